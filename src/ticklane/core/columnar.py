@@ -1,0 +1,209 @@
+"""Ticks in columnar form: numpy structured arrays of scaled integers, one instrument per batch.
+
+Bulk paths (storage, import, backtest reads) move ticks as these arrays, never as lists of
+objects. Prices are scaled by ``PRICE_SCALE`` and quantities by ``QUANTITY_SCALE`` (see
+``core.fixed``); timestamps are UTC nanoseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from ticklane.core.errors import BadDataError
+from ticklane.core.fixed import price_from_raw, price_to_raw, quantity_from_raw, quantity_to_raw
+from ticklane.core.identifiers import InstrumentId, Side
+from ticklane.core.ticks import QuoteTick, TradeTick
+from ticklane.core.time import MAX_TS_NS, MIN_TS_NS, format_ns
+
+TRADE_DTYPE: Final = np.dtype(
+    [
+        ("ts_event", "<i8"),
+        ("trade_id", "<i8"),
+        ("price", "<i8"),
+        ("quantity", "<i8"),
+        ("side", "i1"),
+        ("is_buyer_maker", "?"),
+    ]
+)
+
+QUOTE_DTYPE: Final = np.dtype(
+    [
+        ("ts_event", "<i8"),
+        ("sequence", "<i8"),
+        ("bid_price", "<i8"),
+        ("bid_size", "<i8"),
+        ("ask_price", "<i8"),
+        ("ask_size", "<i8"),
+    ]
+)
+
+TradeArray = npt.NDArray[Any]  # structured array of TRADE_DTYPE
+QuoteArray = npt.NDArray[Any]  # structured array of QUOTE_DTYPE
+
+
+class RowError(msgspec.Struct, frozen=True):
+    """Why one row of a batch was rejected: its position in the batch, the field and the value."""
+
+    position: int
+    field: str
+    value: str
+    message: str
+
+
+class TradeColumns(msgspec.Struct, frozen=True):
+    """A batch of trades of one instrument, as a ``TRADE_DTYPE`` array."""
+
+    instrument: InstrumentId
+    data: TradeArray
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @classmethod
+    def empty(cls, instrument: InstrumentId, size: int = 0) -> TradeColumns:
+        return cls(instrument, np.zeros(size, dtype=TRADE_DTYPE))
+
+    @classmethod
+    def from_ticks(cls, ticks: Sequence[TradeTick]) -> TradeColumns:
+        """Columns of ticks that all share one instrument (use ``group_trades`` otherwise)."""
+        if not ticks:
+            raise BadDataError("no ticks given")
+        instrument = ticks[0].instrument_id
+        data = np.zeros(len(ticks), dtype=TRADE_DTYPE)
+        for position, tick in enumerate(ticks):
+            if tick.exchange != instrument.exchange or tick.symbol != instrument.symbol:
+                raise BadDataError(
+                    f"tick {position} is {tick.symbol}.{tick.exchange}, not {instrument}",
+                    field="symbol",
+                    value=tick.symbol,
+                )
+            data[position] = (
+                tick.ts_event,
+                tick.trade_id,
+                price_to_raw(tick.price),
+                quantity_to_raw(tick.quantity),
+                int(tick.side),
+                bool(tick.is_buyer_maker),
+            )
+        return cls(instrument, data)
+
+    def to_ticks(self) -> list[TradeTick]:
+        """Objects for user code; the bulk paths stay columnar."""
+        exchange, symbol = self.instrument.exchange, self.instrument.symbol
+        return [
+            TradeTick(
+                exchange=exchange,
+                symbol=symbol,
+                price=price_from_raw(int(row["price"])),
+                quantity=quantity_from_raw(int(row["quantity"])),
+                side=Side(int(row["side"])),
+                ts_event=int(row["ts_event"]),
+                trade_id=int(row["trade_id"]),
+                is_buyer_maker=bool(row["is_buyer_maker"]),
+            )
+            for row in self.data
+        ]
+
+    def validated(self) -> tuple[TradeColumns, list[RowError]]:
+        """Split into the valid rows and a report of the invalid ones, by position."""
+        good, errors = validate_trades(self.data)
+        if not errors:
+            return self, errors
+        return TradeColumns(self.instrument, self.data[good]), errors
+
+
+def validate_trades(data: TradeArray) -> tuple[npt.NDArray[np.bool_], list[RowError]]:
+    """A mask of valid rows and the reasons for every invalid one (first failing check wins)."""
+    checks: list[tuple[str, npt.NDArray[np.bool_], str]] = [
+        ("price", data["price"] <= 0, "is not positive"),
+        ("quantity", data["quantity"] <= 0, "is not positive"),
+        ("side", (data["side"] < 0) | (data["side"] > 2), "is not a side (0 none, 1 buy, 2 sell)"),
+        (
+            "ts_event",
+            (data["ts_event"] < MIN_TS_NS) | (data["ts_event"] >= MAX_TS_NS),
+            "is not between 1980-01-01 and 2100-01-01 UTC",
+        ),
+    ]
+    valid = np.ones(len(data), dtype=bool)
+    errors: list[RowError] = []
+    for field, bad, reason in checks:
+        newly_bad = bad & valid
+        if newly_bad.any():
+            for position in np.flatnonzero(newly_bad).tolist():
+                raw = int(data[field][position])
+                errors.append(RowError(position, field, _show(field, raw), f"{field} {reason}"))
+            valid &= ~bad
+    errors.sort(key=lambda error: error.position)
+    return valid, errors
+
+
+def _show(field: str, raw: int) -> str:
+    if field == "price":
+        return str(price_from_raw(raw))
+    if field == "quantity":
+        return str(quantity_from_raw(raw))
+    if field == "ts_event":
+        return f"{raw} ({format_ns(raw)})"
+    return str(raw)
+
+
+def group_trades(ticks: Iterable[TradeTick]) -> list[TradeColumns]:
+    """Group ticks of many instruments into one ``TradeColumns`` each, keeping their order."""
+    grouped: dict[tuple[str, str], list[TradeTick]] = {}
+    for tick in ticks:
+        grouped.setdefault((tick.exchange, tick.symbol), []).append(tick)
+    return [TradeColumns.from_ticks(batch) for batch in grouped.values()]
+
+
+class QuoteColumns(msgspec.Struct, frozen=True):
+    """A batch of best bid/ask quotes of one instrument, as a ``QUOTE_DTYPE`` array."""
+
+    instrument: InstrumentId
+    data: QuoteArray
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @classmethod
+    def from_quotes(cls, quotes: Sequence[QuoteTick]) -> QuoteColumns:
+        if not quotes:
+            raise BadDataError("no quotes given")
+        instrument = quotes[0].instrument_id
+        data = np.zeros(len(quotes), dtype=QUOTE_DTYPE)
+        for position, quote in enumerate(quotes):
+            if quote.instrument_id != instrument:
+                raise BadDataError(
+                    f"quote {position} is {quote.symbol}.{quote.exchange}, not {instrument}",
+                    field="symbol",
+                    value=quote.symbol,
+                )
+            data[position] = (
+                quote.ts_event,
+                quote.sequence,
+                price_to_raw(quote.bid_price, field="bid_price"),
+                quantity_to_raw(quote.bid_size, field="bid_size"),
+                price_to_raw(quote.ask_price, field="ask_price"),
+                quantity_to_raw(quote.ask_size, field="ask_size"),
+            )
+        return cls(instrument, data)
+
+    def to_quotes(self) -> list[QuoteTick]:
+        exchange, symbol = self.instrument.exchange, self.instrument.symbol
+        return [
+            QuoteTick(
+                exchange=exchange,
+                symbol=symbol,
+                bid_price=price_from_raw(int(row["bid_price"])),
+                bid_size=quantity_from_raw(int(row["bid_size"])),
+                ask_price=price_from_raw(int(row["ask_price"])),
+                ask_size=quantity_from_raw(int(row["ask_size"])),
+                ts_event=int(row["ts_event"]),
+                sequence=int(row["sequence"]),
+            )
+            for row in self.data
+        ]

@@ -65,9 +65,13 @@ class OrderBookDelta(msgspec.Struct, frozen=True):
         check_symbol(self.symbol)
         check_ts(self.ts_event)
         if not isinstance(self.side, BookSide):
-            raise BadDataError(f"side: {self.side!r} is not a BookSide", field="side", value=self.side)
+            raise BadDataError(
+                f"side: {self.side!r} is not a BookSide", field="side", value=self.side
+            )
         if self.price <= 0:
-            raise BadDataError(f"price: {self.price} is not positive", field="price", value=self.price)
+            raise BadDataError(
+                f"price: {self.price} is not positive", field="price", value=self.price
+            )
         if self.size < 0:
             raise BadDataError(f"size: {self.size} is negative", field="size", value=self.size)
 

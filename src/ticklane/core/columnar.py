@@ -42,6 +42,9 @@ QUOTE_DTYPE: Final = np.dtype(
     ]
 )
 
+_SIDE_RULE: Final = "is not a side (0 none, 1 buy, 2 sell)"
+_TS_RULE: Final = "is not between 1980-01-01 and 2100-01-01 UTC"
+
 TradeArray = npt.NDArray[Any]  # structured array of TRADE_DTYPE
 QuoteArray = npt.NDArray[Any]  # structured array of QUOTE_DTYPE
 
@@ -119,16 +122,36 @@ class TradeColumns(msgspec.Struct, frozen=True):
 
 def validate_trades(data: TradeArray) -> tuple[npt.NDArray[np.bool_], list[RowError]]:
     """A mask of valid rows and the reasons for every invalid one (first failing check wins)."""
-    checks: list[tuple[str, npt.NDArray[np.bool_], str]] = [
-        ("price", data["price"] <= 0, "is not positive"),
-        ("quantity", data["quantity"] <= 0, "is not positive"),
-        ("side", (data["side"] < 0) | (data["side"] > 2), "is not a side (0 none, 1 buy, 2 sell)"),
-        (
-            "ts_event",
-            (data["ts_event"] < MIN_TS_NS) | (data["ts_event"] >= MAX_TS_NS),
-            "is not between 1980-01-01 and 2100-01-01 UTC",
-        ),
-    ]
+    ts = data["ts_event"]
+    return _apply_checks(
+        data,
+        [
+            ("price", data["price"] <= 0, "is not positive"),
+            ("quantity", data["quantity"] <= 0, "is not positive"),
+            ("side", (data["side"] < 0) | (data["side"] > 2), _SIDE_RULE),
+            ("ts_event", (ts < MIN_TS_NS) | (ts >= MAX_TS_NS), _TS_RULE),
+        ],
+    )
+
+
+def validate_quotes(data: QuoteArray) -> tuple[npt.NDArray[np.bool_], list[RowError]]:
+    """A mask of valid quote rows and the reasons for every invalid one."""
+    ts = data["ts_event"]
+    return _apply_checks(
+        data,
+        [
+            ("bid_price", data["bid_price"] <= 0, "is not positive"),
+            ("ask_price", data["ask_price"] <= 0, "is not positive"),
+            ("bid_size", data["bid_size"] < 0, "is negative"),
+            ("ask_size", data["ask_size"] < 0, "is negative"),
+            ("ts_event", (ts < MIN_TS_NS) | (ts >= MAX_TS_NS), _TS_RULE),
+        ],
+    )
+
+
+def _apply_checks(
+    data: npt.NDArray[Any], checks: list[tuple[str, npt.NDArray[np.bool_], str]]
+) -> tuple[npt.NDArray[np.bool_], list[RowError]]:
     valid = np.ones(len(data), dtype=bool)
     errors: list[RowError] = []
     for field, bad, reason in checks:
@@ -143,9 +166,9 @@ def validate_trades(data: TradeArray) -> tuple[npt.NDArray[np.bool_], list[RowEr
 
 
 def _show(field: str, raw: int) -> str:
-    if field == "price":
+    if field.endswith("price"):
         return str(price_from_raw(raw))
-    if field == "quantity":
+    if field == "quantity" or field.endswith("size"):
         return str(quantity_from_raw(raw))
     if field == "ts_event":
         return f"{raw} ({format_ns(raw)})"
@@ -191,6 +214,13 @@ class QuoteColumns(msgspec.Struct, frozen=True):
                 quantity_to_raw(quote.ask_size, field="ask_size"),
             )
         return cls(instrument, data)
+
+    def validated(self) -> tuple[QuoteColumns, list[RowError]]:
+        """Split into the valid rows and a report of the invalid ones, by position."""
+        good, errors = validate_quotes(self.data)
+        if not errors:
+            return self, errors
+        return QuoteColumns(self.instrument, self.data[good]), errors
 
     def to_quotes(self) -> list[QuoteTick]:
         exchange, symbol = self.instrument.exchange, self.instrument.symbol

@@ -45,7 +45,9 @@ def to_scaled(value: Decimal | str | int, decimals: int, *, field: str = "value"
             f"{field}: {value!r} is not a decimal number", field=field, value=value
         ) from None
     if not number.is_finite():
-        raise OutOfRangeError(f"{field}: {value!r} is not a finite number", field=field, value=value)
+        raise OutOfRangeError(
+            f"{field}: {value!r} is not a finite number", field=field, value=value
+        )
     scaled = number.scaleb(decimals, context=_EXACT)
     if scaled != scaled.to_integral_value(context=_EXACT):
         raise OutOfRangeError(
@@ -55,7 +57,9 @@ def to_scaled(value: Decimal | str | int, decimals: int, *, field: str = "value"
     if not INT64_MIN <= raw <= INT64_MAX:
         limit = Decimal(INT64_MAX).scaleb(-decimals)
         raise OutOfRangeError(
-            f"{field}: {value} is outside the representable range ±{limit}", field=field, value=value
+            f"{field}: {value} is outside the representable range ±{limit}",
+            field=field,
+            value=value,
         )
     return raw
 

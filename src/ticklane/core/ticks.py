@@ -56,7 +56,9 @@ class TradeTick(msgspec.Struct, frozen=True):
         check_ts(self.ts_event)
         if isinstance(self.trade_id, bool) or not isinstance(self.trade_id, int):
             raise BadDataError(
-                f"trade_id: {self.trade_id!r} is not an integer", field="trade_id", value=self.trade_id
+                f"trade_id: {self.trade_id!r} is not an integer",
+                field="trade_id",
+                value=self.trade_id,
             )
         if self.is_buyer_maker is None:
             # Frozen struct: set the derived default once, at construction.

@@ -1,0 +1,201 @@
+"""The ``TickStore`` protocol every storage backend implements, and the records it returns.
+
+Ranges are half-open, ``[start_ns, end_ns)``, in UTC nanoseconds. A trade is identified by
+``(exchange, symbol, ts_event, trade_id)``: a venue's trade keeps its id and its timestamp, so
+storing the same trade twice adds nothing (PostgreSQL requires the partitioning column in every
+unique key, hence ``ts_event`` in it; SQLite uses the same key so both backends behave alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from enum import Enum
+from typing import Protocol
+
+import msgspec
+
+from ticklane.core.bars import Bar, Timeframe
+from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
+from ticklane.core.identifiers import InstrumentId
+from ticklane.core.ticks import QuoteTick, TradeTick
+
+
+class Order(Enum):
+    """Row order of a query: ascending for backtests, descending for live look-ups."""
+
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class InsertResult(msgspec.Struct, frozen=True):
+    """What a batch insert did: rows received, newly stored, already present, and rejected."""
+
+    received: int
+    inserted: int
+    duplicates: int
+    rejected: tuple[RowError, ...] = ()
+
+    def __add__(self, other: InsertResult) -> InsertResult:
+        return InsertResult(
+            self.received + other.received,
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.rejected + other.rejected,
+        )
+
+
+EMPTY_RESULT = InsertResult(0, 0, 0)
+
+
+class AppliedMigration(msgspec.Struct, frozen=True):
+    version: int
+    name: str
+    applied_at: str
+    newly_applied: bool
+
+
+class SymbolInfo(msgspec.Struct, frozen=True):
+    """A registered instrument; tick and lot sizes are exact decimals when the venue told us."""
+
+    exchange: str
+    symbol: str
+    base_asset: str | None = None
+    quote_asset: str | None = None
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    status: str = "active"
+    source: str = "manual"
+
+    @property
+    def instrument_id(self) -> InstrumentId:
+        return InstrumentId(self.exchange, self.symbol)
+
+
+class SeriesStats(msgspec.Struct, frozen=True):
+    """Stored rows of one table for one instrument."""
+
+    table: str
+    exchange: str
+    symbol: str
+    rows: int
+    first_ts: int
+    last_ts: int
+    bytes_estimate: int
+
+
+class PartitionInfo(msgspec.Struct, frozen=True):
+    """One partition (native PostgreSQL) or chunk (TimescaleDB) of a tick table."""
+
+    table: str
+    name: str
+    range_start: int
+    range_end: int
+    bytes: int
+    rows_estimate: int
+    compressed: bool | None  # None: the backend has no compression
+
+
+class StoreStats(msgspec.Struct, frozen=True):
+    backend: str
+    layout: str
+    total_bytes: int
+    series: tuple[SeriesStats, ...]
+    partitions: tuple[PartitionInfo, ...]
+
+
+class CompressResult(msgspec.Struct, frozen=True):
+    chunks_compressed: int
+    bytes_before: int
+    bytes_after: int
+
+
+class TickStore(Protocol):
+    """Tick storage: trades, quotes, the symbol registry and the strategy log.
+
+    Every method is synchronous and thread-safe; async callers run it with
+    ``asyncio.to_thread``. A failed call leaves what was stored before intact.
+    """
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        ...
+
+    @property
+    def layout(self) -> str:
+        """How tick tables are laid out: ``"sqlite"``, ``"partitioned"`` or ``"timescaledb"``."""
+        ...
+
+    def migrate(self) -> list[AppliedMigration]:
+        """Apply pending migrations (idempotent); return every applied migration."""
+        ...
+
+    def insert_tick(self, tick: TradeTick) -> bool:
+        """Store one trade; True if it was new."""
+        ...
+
+    def insert_ticks(self, ticks: Iterable[TradeTick]) -> InsertResult:
+        """Store trade objects of any instruments (grouped internally)."""
+        ...
+
+    def insert_trades(self, batch: TradeColumns) -> InsertResult:
+        """Store a columnar batch duplicate-safe; bad rows are skipped and reported."""
+        ...
+
+    def insert_quotes(self, batch: QuoteColumns) -> InsertResult:
+        """Store best bid/ask quotes duplicate-safe, keyed by (ts_event, sequence)."""
+        ...
+
+    def get_ticks(
+        self,
+        instrument: InstrumentId,
+        start_ns: int,
+        end_ns: int,
+        *,
+        order: Order = Order.ASC,
+        limit: int | None = None,
+    ) -> list[TradeTick]:
+        """Trades in ``[start_ns, end_ns)`` as objects, ordered by (ts_event, trade_id)."""
+        ...
+
+    def get_quotes(
+        self, instrument: InstrumentId, start_ns: int, end_ns: int, *, order: Order = Order.ASC
+    ) -> list[QuoteTick]: ...
+
+    def latest_price(self, instrument: InstrumentId) -> Decimal | None:
+        """Price of the most recent stored trade, or None when there is none."""
+        ...
+
+    def stream_trades(
+        self, instrument: InstrumentId, start_ns: int, end_ns: int, *, chunk_rows: int = 100_000
+    ) -> Iterator[TradeColumns]:
+        """Trades of ``[start_ns, end_ns)`` in ascending chunks of at most ``chunk_rows``."""
+        ...
+
+    def ohlc(
+        self, instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> list[Bar]:
+        """Bars computed in SQL from the stored trades; intervals without trades are absent."""
+        ...
+
+    def add_symbols(self, symbols: Sequence[SymbolInfo]) -> int:
+        """Register or update symbols; return how many were new."""
+        ...
+
+    def remove_symbols(self, instruments: Sequence[InstrumentId]) -> int:
+        """Unregister symbols (their stored ticks stay); return how many were removed."""
+        ...
+
+    def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def compress(self, older_than_ns: int) -> CompressResult:
+        """Compress chunks wholly older than the cut-off.
+
+        Raises ``NotAvailableError``, saying what the backend offers, where it cannot.
+        """
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,90 @@
+"""Conversions shared by the backends: database rows to domain objects, bar rows to ``Bar``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ticklane.core.bars import Bar, BarType, Timeframe
+from ticklane.core.errors import BadDataError
+from ticklane.core.fixed import price_from_raw, quantity_from_raw
+from ticklane.core.identifiers import InstrumentId, Side, check_exchange, check_symbol
+from ticklane.core.ticks import QuoteTick, TradeTick
+
+TRADE_COLUMNS = ("ts_event", "trade_id", "price", "quantity", "side", "is_buyer_maker")
+QUOTE_COLUMNS = ("ts_event", "sequence", "bid_price", "bid_size", "ask_price", "ask_size")
+
+
+def checked_instrument(instrument: InstrumentId) -> InstrumentId:
+    """The instrument with its names checked: they reach SQL text on some paths."""
+    return InstrumentId(check_exchange(instrument.exchange), check_symbol(instrument.symbol))
+
+
+def check_range(start_ns: int, end_ns: int) -> None:
+    if end_ns < start_ns:
+        raise BadDataError(
+            f"time range: end {end_ns} is before start {start_ns}", field="end", value=end_ns
+        )
+
+
+def trades_from_rows(instrument: InstrumentId, rows: Iterable[Sequence[Any]]) -> list[TradeTick]:
+    """Rows of ``TRADE_COLUMNS`` as trade objects."""
+    exchange, symbol = instrument.exchange, instrument.symbol
+    return [
+        TradeTick(
+            exchange=exchange,
+            symbol=symbol,
+            price=price_from_raw(price),
+            quantity=quantity_from_raw(quantity),
+            side=Side(side),
+            ts_event=ts_event,
+            trade_id=trade_id,
+            is_buyer_maker=bool(is_buyer_maker),
+        )
+        for ts_event, trade_id, price, quantity, side, is_buyer_maker in rows
+    ]
+
+
+def quotes_from_rows(instrument: InstrumentId, rows: Iterable[Sequence[Any]]) -> list[QuoteTick]:
+    exchange, symbol = instrument.exchange, instrument.symbol
+    return [
+        QuoteTick(
+            exchange=exchange,
+            symbol=symbol,
+            bid_price=price_from_raw(bid_price),
+            bid_size=quantity_from_raw(bid_size),
+            ask_price=price_from_raw(ask_price),
+            ask_size=quantity_from_raw(ask_size),
+            ts_event=ts_event,
+            sequence=sequence,
+        )
+        for ts_event, sequence, bid_price, bid_size, ask_price, ask_size in rows
+    ]
+
+
+def bars_from_rows(
+    instrument: InstrumentId, timeframe: Timeframe, rows: Iterable[Sequence[Any]]
+) -> list[Bar]:
+    """Rows of ``(open_time, open, high, low, close, volume, tick_count)`` as bars."""
+    bar_type = BarType.time(timeframe)
+    return [
+        Bar(
+            exchange=instrument.exchange,
+            symbol=instrument.symbol,
+            bar_type=bar_type,
+            open_time=int(open_time),
+            close_time=int(open_time) + timeframe.nanos,
+            open=price_from_raw(int(open_)),
+            high=price_from_raw(int(high)),
+            low=price_from_raw(int(low)),
+            close=price_from_raw(int(close)),
+            volume=quantity_from_raw(int(volume)),
+            tick_count=int(count),
+        )
+        for open_time, open_, high, low, close, volume, count in rows
+    ]
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,470 @@
+"""The embedded tick store: one SQLite file in WAL mode, nothing to install.
+
+Writes of a batch happen in one transaction of ``executemany``; reads use the primary key,
+which the tables are clustered on (``WITHOUT ROWID``). Each thread gets its own connection;
+WAL lets readers run while one writer writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ticklane.core.bars import Bar, Timeframe
+from ticklane.core.columnar import (
+    TRADE_DTYPE,
+    QuoteColumns,
+    TradeColumns,
+    group_trades,
+)
+from ticklane.core.errors import MigrationError, NotAvailableError, StorageError
+from ticklane.core.fixed import price_from_raw
+from ticklane.core.identifiers import InstrumentId
+from ticklane.core.ticks import QuoteTick, TradeTick
+from ticklane.storage.base import (
+    EMPTY_RESULT,
+    AppliedMigration,
+    CompressResult,
+    InsertResult,
+    Order,
+    SeriesStats,
+    StoreStats,
+    SymbolInfo,
+)
+from ticklane.storage.migrations import check_applied, load_migrations
+from ticklane.storage.rows import (
+    bars_from_rows,
+    check_range,
+    checked_instrument,
+    decimal_or_none,
+    quotes_from_rows,
+    trades_from_rows,
+)
+
+log = logging.getLogger(__name__)
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    # WAL + NORMAL: a crash never corrupts; a power cut may lose the last commits only.
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA cache_size = -65536",  # 64 MiB
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA mmap_size = 268435456",
+)
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal; used only for names already checked against a strict pattern."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class SqliteTickStore:
+    """``TickStore`` on a SQLite file (created with its folder if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def backend(self) -> str:
+        return "sqlite"
+
+    @property
+    def layout(self) -> str:
+        return "sqlite"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SqliteTickStore({str(self._path)!r})"
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                for pragma in _PRAGMAS:
+                    conn.execute(pragma)
+            except sqlite3.Error as error:
+                raise StorageError(f"cannot open SQLite store {self._path}: {error}") from error
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it is stored, or none of it."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite store {self._path}: {error}") from error
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite store {self._path}: {error}") from error
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def migrate(self) -> list[AppliedMigration]:
+        migrations = load_migrations("sqlite", "sqlite", {})
+        conn = self._conn()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        with self._write() as conn:
+            applied = {
+                version: (name, checksum)
+                for version, name, checksum in conn.execute(
+                    "SELECT version, name, checksum FROM schema_migrations"
+                )
+            }
+            check_applied(applied, migrations)
+            for migration in migrations:
+                if migration.version in applied:
+                    continue
+                log.info("applying SQLite migration %04d %s", migration.version, migration.name)
+                try:
+                    for statement in _statements(migration.sql):
+                        conn.execute(statement)
+                except sqlite3.Error as error:
+                    raise MigrationError(
+                        f"migration {migration.version:04d} {migration.name} failed on "
+                        f"{self._path}: {error}; nothing of it was applied"
+                    ) from error
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    (migration.version, migration.name, migration.checksum, _now_iso()),
+                )
+            newly = {m.version for m in migrations} - set(applied)
+        return [
+            AppliedMigration(version, name, applied_at, version in newly)
+            for version, name, applied_at in self._query(
+                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+            )
+        ]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def insert_tick(self, tick: TradeTick) -> bool:
+        return self.insert_ticks([tick]).inserted == 1
+
+    def insert_ticks(self, ticks: Iterable[TradeTick]) -> InsertResult:
+        result = EMPTY_RESULT
+        for batch in group_trades(ticks):
+            result = result + self.insert_trades(batch)
+        return result
+
+    def insert_trades(self, batch: TradeColumns) -> InsertResult:
+        instrument = checked_instrument(batch.instrument)
+        good, errors = batch.validated()
+        sql = (
+            "INSERT INTO tick_data (exchange, symbol, ts_event, trade_id, price, quantity, side, "
+            f"is_buyer_maker) VALUES ({_literal(instrument.exchange)}, "
+            f"{_literal(instrument.symbol)}, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        inserted = self._insert_rows(sql, good.data.tolist())
+        return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
+
+    def insert_quotes(self, batch: QuoteColumns) -> InsertResult:
+        instrument = checked_instrument(batch.instrument)
+        good, errors = batch.validated()
+        sql = (
+            "INSERT INTO quotes (exchange, symbol, ts_event, sequence, bid_price, bid_size, "
+            f"ask_price, ask_size) VALUES ({_literal(instrument.exchange)}, "
+            f"{_literal(instrument.symbol)}, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        inserted = self._insert_rows(sql, good.data.tolist())
+        return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
+
+    def _insert_rows(self, sql: str, rows: list[Any]) -> int:
+        if not rows:
+            return 0
+        try:
+            with self._write() as conn:
+                before = conn.total_changes
+                conn.executemany(sql, rows)
+                return conn.total_changes - before
+        except sqlite3.Error as error:
+            raise StorageError(
+                f"SQLite store {self._path}: batch of {len(rows)} rows not stored ({error}); "
+                "rows stored earlier are intact"
+            ) from error
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get_ticks(
+        self,
+        instrument: InstrumentId,
+        start_ns: int,
+        end_ns: int,
+        *,
+        order: Order = Order.ASC,
+        limit: int | None = None,
+    ) -> list[TradeTick]:
+        check_range(start_ns, end_ns)
+        direction = order.value
+        rows = self._query(
+            "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker FROM tick_data "
+            "WHERE exchange = ? AND symbol = ? AND ts_event >= ? AND ts_event < ? "
+            f"ORDER BY ts_event {direction}, trade_id {direction} LIMIT ?",
+            (
+                instrument.exchange,
+                instrument.symbol,
+                start_ns,
+                end_ns,
+                -1 if limit is None else limit,
+            ),
+        )
+        return trades_from_rows(instrument, rows)
+
+    def get_quotes(
+        self, instrument: InstrumentId, start_ns: int, end_ns: int, *, order: Order = Order.ASC
+    ) -> list[QuoteTick]:
+        check_range(start_ns, end_ns)
+        direction = order.value
+        rows = self._query(
+            "SELECT ts_event, sequence, bid_price, bid_size, ask_price, ask_size FROM quotes "
+            "WHERE exchange = ? AND symbol = ? AND ts_event >= ? AND ts_event < ? "
+            f"ORDER BY ts_event {direction}, sequence {direction}",
+            (instrument.exchange, instrument.symbol, start_ns, end_ns),
+        )
+        return quotes_from_rows(instrument, rows)
+
+    def latest_price(self, instrument: InstrumentId) -> Decimal | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT price FROM tick_data WHERE exchange = ? AND symbol = ? "
+                "ORDER BY ts_event DESC, trade_id DESC LIMIT 1",
+                (instrument.exchange, instrument.symbol),
+            )
+            .fetchone()
+        )
+        return None if row is None else price_from_raw(row[0])
+
+    def stream_trades(
+        self, instrument: InstrumentId, start_ns: int, end_ns: int, *, chunk_rows: int = 100_000
+    ) -> Iterator[TradeColumns]:
+        check_range(start_ns, end_ns)
+        # Keyset paging on the primary key: each chunk is its own short query, so memory and
+        # read locks stay bounded whatever the range.
+        last_ts, last_id = start_ns, None
+        while True:
+            if last_id is None:
+                rows = self._query(
+                    "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker "
+                    "FROM tick_data WHERE exchange = ? AND symbol = ? AND ts_event >= ? "
+                    "AND ts_event < ? ORDER BY ts_event, trade_id LIMIT ?",
+                    (instrument.exchange, instrument.symbol, last_ts, end_ns, chunk_rows),
+                )
+            else:
+                rows = self._query(
+                    "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker "
+                    "FROM tick_data WHERE exchange = ? AND symbol = ? "
+                    "AND (ts_event, trade_id) > (?, ?) AND ts_event < ? "
+                    "ORDER BY ts_event, trade_id LIMIT ?",
+                    (instrument.exchange, instrument.symbol, last_ts, last_id, end_ns, chunk_rows),
+                )
+            if not rows:
+                return
+            yield TradeColumns(instrument, np.array(rows, dtype=TRADE_DTYPE))
+            if len(rows) < chunk_rows:
+                return
+            last_ts, last_id = rows[-1][0], rows[-1][1]
+
+    def ohlc(
+        self, instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> list[Bar]:
+        check_range(start_ns, end_ns)
+        # Bucket arithmetic of core.bars: open = origin + floor((ts - origin) / width) * width.
+        # Timestamps are after 1980, so integer division (truncating) is floor division here.
+        # High, low, volume and count come from one grouped scan; open and close from one
+        # primary-key seek per bar (8x faster than window functions over every row).
+        rows = self._query(
+            """
+            WITH agg AS (
+                SELECT (ts_event - :origin) / :width * :width + :origin AS bucket,
+                       max(price) AS high, min(price) AS low, sum(quantity) AS volume,
+                       count(*) AS tick_count
+                FROM tick_data
+                WHERE exchange = :exchange AND symbol = :symbol
+                  AND ts_event >= :start AND ts_event < :end
+                GROUP BY bucket
+            )
+            SELECT bucket,
+                   (SELECT price FROM tick_data
+                    WHERE exchange = :exchange AND symbol = :symbol
+                      AND ts_event >= max(bucket, :start) AND ts_event < min(bucket + :width, :end)
+                    ORDER BY ts_event, trade_id LIMIT 1),
+                   high, low,
+                   (SELECT price FROM tick_data
+                    WHERE exchange = :exchange AND symbol = :symbol
+                      AND ts_event >= max(bucket, :start) AND ts_event < min(bucket + :width, :end)
+                    ORDER BY ts_event DESC, trade_id DESC LIMIT 1),
+                   volume, tick_count
+            FROM agg ORDER BY bucket
+            """,
+            {
+                "origin": timeframe.origin_ns,
+                "width": timeframe.nanos,
+                "exchange": instrument.exchange,
+                "symbol": instrument.symbol,
+                "start": start_ns,
+                "end": end_ns,
+            },
+        )
+        return bars_from_rows(instrument, timeframe, rows)
+
+    # -- symbols ---------------------------------------------------------------------------
+
+    def add_symbols(self, symbols: Sequence[SymbolInfo]) -> int:
+        rows = [
+            (
+                checked_instrument(s.instrument_id).exchange,
+                s.symbol,
+                s.base_asset,
+                s.quote_asset,
+                None if s.tick_size is None else str(s.tick_size),
+                None if s.lot_size is None else str(s.lot_size),
+                s.status,
+                s.source,
+            )
+            for s in symbols
+        ]
+        with self._write() as conn:
+            existing = {
+                (e, s) for e, s in conn.execute("SELECT exchange, symbol FROM symbols").fetchall()
+            }
+            conn.executemany(
+                "INSERT INTO symbols (exchange, symbol, base_asset, quote_asset, tick_size, "
+                "lot_size, status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (exchange, symbol) DO UPDATE SET "
+                "base_asset = coalesce(excluded.base_asset, base_asset), "
+                "quote_asset = coalesce(excluded.quote_asset, quote_asset), "
+                "tick_size = coalesce(excluded.tick_size, tick_size), "
+                "lot_size = coalesce(excluded.lot_size, lot_size), "
+                "status = excluded.status, source = excluded.source",
+                rows,
+            )
+        return len({(row[0], row[1]) for row in rows} - existing)
+
+    def remove_symbols(self, instruments: Sequence[InstrumentId]) -> int:
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "DELETE FROM symbols WHERE exchange = ? AND symbol = ?",
+                [(i.exchange, i.symbol) for i in instruments],
+            )
+            return conn.total_changes - before
+
+    def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]:
+        rows = self._query(
+            "SELECT exchange, symbol, base_asset, quote_asset, tick_size, lot_size, status, source "
+            "FROM symbols WHERE ? IS NULL OR exchange = ? ORDER BY exchange, symbol",
+            (exchange, exchange),
+        )
+        return [
+            SymbolInfo(e, s, base, quote, decimal_or_none(tick), decimal_or_none(lot), status, src)
+            for e, s, base, quote, tick, lot, status, src in rows
+        ]
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        table_bytes = self._table_bytes()
+        series: list[SeriesStats] = []
+        for table in ("tick_data", "quotes"):
+            rows = self._query(
+                f"SELECT exchange, symbol, count(*), min(ts_event), max(ts_event) FROM {table} "
+                "GROUP BY exchange, symbol ORDER BY exchange, symbol"
+            )
+            total_rows = sum(row[2] for row in rows) or 1
+            series.extend(
+                SeriesStats(
+                    table, e, s, n, first, last, table_bytes.get(table, 0) * n // total_rows
+                )
+                for e, s, n, first, last in rows
+            )
+        page_size, page_count = (
+            self._query("PRAGMA page_size")[0][0],
+            self._query("PRAGMA page_count")[0][0],
+        )
+        return StoreStats("sqlite", "sqlite", page_size * page_count, tuple(series), ())
+
+    def _table_bytes(self) -> dict[str, int]:
+        """Bytes per table from the dbstat table when SQLite was built with it."""
+        try:
+            rows = self._conn().execute(
+                "SELECT name, sum(pgsize) FROM dbstat WHERE name IN ('tick_data', 'quotes') "
+                "GROUP BY name"
+            )
+            return {name: int(size) for name, size in rows}
+        except sqlite3.Error:
+            page_size = self._query("PRAGMA page_size")[0][0]
+            page_count = self._query("PRAGMA page_count")[0][0]
+            return {"tick_data": page_size * page_count}
+
+    def compress(self, older_than_ns: int) -> CompressResult:
+        raise NotAvailableError(
+            "SQLite has no compression: this backend stores ticks as plain rows clustered by "
+            "symbol and time, and `VACUUM` only reclaims free pages. To compress old ticks, set "
+            "DATABASE_URL to a PostgreSQL server with the TimescaleDB extension and run "
+            "`data-manager db migrate`."
+        )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a SQL script into complete statements (``executescript`` would commit first)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            if statement and not all(
+                part.strip().startswith("--") or not part.strip() for part in statement.splitlines()
+            ):
+                yield statement
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise MigrationError(f"migration ends in an incomplete statement: {buffer.strip()[:80]}")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -78,6 +78,7 @@ DEFAULT_RUN_MODE: RunMode = "development"
 # --------------------------------------------------------------------------------------------
 
 _SENSITIVE_QUERY_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
@@ -86,6 +87,9 @@ def redact_url(url: str) -> str:
     ``postgresql://user:pw@host/db`` -> ``postgresql://user:***@host/db``. Text that does not
     parse as a URL is masked entirely.
     """
+    if "://" not in url:
+        # libpq key=value form: host=... password=secret dbname=...
+        return _CONNINFO_PASSWORD.sub(r"\1***", url)
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -158,8 +158,8 @@ def _apply_checks(
         newly_bad = bad & valid
         if newly_bad.any():
             for position in np.flatnonzero(newly_bad).tolist():
-                raw = int(data[field][position])
-                errors.append(RowError(position, field, _show(field, raw), f"{field} {reason}"))
+                shown = _show(field, int(data[field][position]))
+                errors.append(RowError(position, field, shown, f"{field} {shown} {reason}"))
             valid &= ~bad
     errors.sort(key=lambda error: error.position)
     return valid, errors

@@ -12,7 +12,7 @@ from ticklane.core.errors import BadDataError
 
 _EXCHANGE_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Venues spell symbols as BTCUSDT, XBT/USD, PI_XBTUSD, BTC-PERP, ES.FUT: allow what they use.
-_SYMBOL_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:\-]{0,63}$")
+_SYMBOL_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:\-]{0,63}\Z")  # \Z: no trailing newline
 
 
 def check_exchange(name: str) -> str:

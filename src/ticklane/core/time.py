@@ -60,7 +60,7 @@ def format_ns(ts_ns: int) -> str:
 
 def parse_datetime(text: str) -> int:
     """Nanoseconds for an ISO 8601 date or datetime; one without an offset is taken as UTC."""
-    value = text.strip()
+    value = text.strip().replace(",", ".")  # ISO 8601 also allows a decimal comma
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

@@ -129,31 +129,34 @@ class FileLayout(msgspec.Struct, frozen=True):
     file_size: int
     delimiter: str = ","
     zip_member: str | None = None
+    lines_before_data: int = 0  # CSV: blank lines and the header line before data row 1
 
     @property
     def has_header(self) -> bool:
         return self.layout == "header"
 
-    def describe(self) -> str:
+    @property
+    def description(self) -> str:
         """A few lines for the user: format, which column gives what, how values are read."""
-        kind = "Parquet" if self.format == "parquet" else "CSV"
-        if self.compression == "gzip":
-            kind += " (gzip)"
-        elif self.compression == "zip":
-            kind += f" (in zip: {self.zip_member})"
-        shape = "header row" if self.has_header else "no header: Binance trades archive layout"
-        lines = [f"{self.path.name}: {kind}, {shape}, {self.file_size:,} bytes"]
-        parts = []
+        if self.format == "parquet":
+            kind = "Parquet"
+        else:
+            kind = {"gzip": "CSV (gzip)", "zip": f"CSV (in zip: {self.zip_member})"}.get(
+                self.compression, "CSV"
+            )
+            if not self.has_header:
+                kind += ", no header: Binance trades archive layout"
+        lines = [f"{self.path.name}: {kind}, {self.file_size:,} bytes"]
         for field in FIELDS:
             if field in self.columns:
-                parts.append(f"{field} <- {self.columns_found[self.columns[field]]!r}")
+                source = f"column {self.columns_found[self.columns[field]]!r}"
             elif field == "side":
-                parts.append("side <- derived from is_buyer_maker")
+                source = "derived from is_buyer_maker"
             elif field == "is_buyer_maker":
-                parts.append("is_buyer_maker <- derived from side")
-            elif field == "symbol":
-                parts.append(f"symbol <- {self.symbol} (given)")
-        lines.append("columns: " + ", ".join(parts))
+                source = "derived from side"
+            else:
+                source = f"{self.symbol} (given)"
+            lines.append(f"  {field:<15} <- {source}")
         used = set(self.columns.values())
         ignored = [name for index, name in enumerate(self.columns_found) if index not in used]
         if ignored:
@@ -199,11 +202,13 @@ def _inspect_csv(path: Path, symbol: str | None) -> FileLayout:
     text = head.decode("utf-8-sig", errors="replace")
     if not at_end and "\n" in text:
         text = text[: text.rindex("\n") + 1]  # drop the partial last line
-    first_line = text.split("\n", 1)[0]
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = max(_DELIMITERS, key=first_line.count)
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    while rows and not rows[0]:
-        rows.pop(0)
+    leading_blank = 0
+    while leading_blank < len(rows) and not rows[leading_blank]:
+        leading_blank += 1
+    rows = rows[leading_blank:]
     if not rows:
         raise _layout_error(path, (), "the file is empty")
     first = [cell.strip() for cell in rows[0]]
@@ -226,8 +231,12 @@ def _inspect_csv(path: Path, symbol: str | None) -> FileLayout:
         taken += 1
         for field, index in columns.items():
             samples[field].append((position, row[index]))
-    return _finish(
-        path, "csv", compression, layout, found, columns, samples, symbol, delimiter, member
+    skip = leading_blank + (1 if layout == "header" else 0)
+    return msgspec.structs.replace(
+        _finish(
+            path, "csv", compression, layout, found, columns, samples, symbol, delimiter, member
+        ),
+        lines_before_data=skip,
     )
 
 

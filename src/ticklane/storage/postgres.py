@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from ticklane.config import redact_url
 from ticklane.core.bars import Bar, Timeframe
 from ticklane.core.columnar import (
     TRADE_DTYPE,
@@ -91,20 +92,6 @@ def _in_key_order(data: Any) -> Any:
         return data
     log.warning("chunk of %d rows arrived out of key order; sorting it", len(data))
     return data[np.lexsort((ids, ts))]
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, for messages and logs."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "<unparsable database URL>"
-    user = info.get("user") or ""
-    host = info.get("host") or "localhost"
-    port = info.get("port") or 5432
-    dbname = info.get("dbname") or ""
-    secret = ":***" if info.get("password") else ""
-    return f"postgresql://{user}{secret}@{host}:{port}/{dbname}"
 
 
 class PostgresTickStore:
@@ -584,7 +571,7 @@ class PostgresTickStore:
             "pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::bigint "
             "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "JOIN pg_class p ON p.oid = i.inhparent "
-            "WHERE p.relname = ANY(%s) AND c.relkind = 'r' ORDER BY c.relname",
+            "WHERE i.inhparent = ANY(%s::regclass[]) AND c.relkind = 'r' ORDER BY c.relname",
             (list(_TICK_TABLES),),
         )
         result = []

@@ -1,0 +1,20 @@
+# Sourced by run.sh and test.sh: make .venv with Python 3.11+ and install ticklane into it.
+# Usage: install_ticklane EXTRAS   (EXTRAS is "" or "[test]")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO/.venv"
+
+install_ticklane() {
+    local python=${PYTHON:-python3}
+    if ! command -v "$python" >/dev/null; then
+        echo "error: $python not found; install Python 3.11 or newer (or set PYTHON=...)" >&2
+        exit 1
+    fi
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        echo "error: ticklane needs Python 3.11 or newer; $python is $("$python" --version 2>&1)" >&2
+        exit 1
+    fi
+    [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+    # Versions are pinned in constraints.txt so every machine runs what CI ran.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -c "$REPO/constraints.txt" -e "$REPO$1" 2> >(grep -v "is ignored: it is neither" >&2)
+}

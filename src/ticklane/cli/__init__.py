@@ -1,0 +1,1 @@
+"""The two command-line apps, ``data-manager`` and ``trading-core``."""

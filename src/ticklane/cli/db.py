@@ -1,0 +1,135 @@
+"""``data-manager db``: migrate, stats, compress."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from ticklane.cli.common import (
+    FormatOption,
+    OutputFormat,
+    err,
+    handle_errors,
+    human_bytes,
+    opened_store,
+    out,
+    print_json,
+    print_table,
+    short_time,
+    state,
+)
+from ticklane.config import format_duration
+from ticklane.core.time import NANOS_PER_SECOND, format_ns
+from ticklane.storage import open_store
+
+app = typer.Typer(
+    help="Database operations: migrations, statistics, compression.", no_args_is_help=True
+)
+
+
+@app.command()
+@handle_errors
+def migrate(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None:
+    """Apply pending schema migrations (safe to run again: applies only what is missing)."""
+    settings = state(ctx).settings
+    store = open_store(settings.database, settings.storage)
+    try:
+        applied = store.migrate()
+        where = f"{store!r} ({store.layout} layout)"
+    finally:
+        store.close()
+    if output is OutputFormat.JSON:
+        print_json({"store": where, "migrations": applied})
+        return
+    print_table(
+        f"Migrations of {where}",
+        ["version", "name", "applied at", "status"],
+        [
+            (
+                f"{m.version:04d}",
+                m.name,
+                m.applied_at,
+                "applied now" if m.newly_applied else "already applied",
+            )
+            for m in applied
+        ],
+    )
+
+
+@app.command()
+@handle_errors
+def stats(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None:
+    """Rows, bytes and time span per exchange and symbol; partitions or chunks."""
+    with opened_store(ctx) as store:
+        result = store.stats()
+        where = repr(store)
+    if output is OutputFormat.JSON:
+        print_json({"store": where, **{f: getattr(result, f) for f in result.__struct_fields__}})
+        return
+    size = human_bytes(result.total_bytes)
+    out.print(f"{where}: {result.backend}, {result.layout} layout, {size} in all")
+    if not result.series:
+        out.print("No ticks stored yet. Load some with `data-manager import FILE --exchange X`.")
+    else:
+        print_table(
+            "Stored series",
+            ["table", "exchange", "symbol", "rows", "first", "last", "bytes (est.)"],
+            [
+                (
+                    s.table,
+                    s.exchange,
+                    s.symbol,
+                    f"{s.rows:,}",
+                    short_time(s.first_ts),
+                    short_time(s.last_ts),
+                    human_bytes(s.bytes_estimate),
+                )
+                for s in result.series
+            ],
+        )
+    if result.partitions:
+        print_table(
+            "Partitions" if result.layout == "partitioned" else "Chunks",
+            ["table", "name", "from", "to", "bytes", "compressed"],
+            [
+                (
+                    p.table,
+                    p.name,
+                    short_time(p.range_start),
+                    short_time(p.range_end),
+                    human_bytes(p.bytes),
+                    "n/a" if p.compressed is None else ("yes" if p.compressed else "no"),
+                )
+                for p in result.partitions
+            ],
+        )
+
+
+@app.command()
+@handle_errors
+def compress(
+    ctx: typer.Context,
+    older_than: str = typer.Option(
+        None,
+        "--older-than",
+        help="Age of chunks to compress, e.g. 7d (default: [storage] compress_after).",
+    ),
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Compress chunks older than an age (TimescaleDB); elsewhere say what the backend offers."""
+    from ticklane.config import parse_duration
+
+    settings = state(ctx).settings
+    age = parse_duration(older_than) if older_than else settings.storage.compress_after
+    cutoff = time.time_ns() - int(age.total_seconds()) * NANOS_PER_SECOND
+    with opened_store(ctx) as store:
+        result = store.compress(cutoff)
+    if output is OutputFormat.JSON:
+        print_json(result)
+        return
+    err.print(f"chunks older than {format_duration(age)} ({format_ns(cutoff)})")
+    out.print(
+        f"compressed {result.chunks_compressed} chunk(s): "
+        f"{human_bytes(result.bytes_before)} -> {human_bytes(result.bytes_after)}"
+    )

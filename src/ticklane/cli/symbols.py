@@ -1,0 +1,122 @@
+"""``data-manager symbol``: the symbol registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ticklane.cli.common import (
+    FormatOption,
+    OutputFormat,
+    fail,
+    handle_errors,
+    not_delivered,
+    opened_store,
+    out,
+    print_json,
+    print_table,
+)
+from ticklane.core.identifiers import InstrumentId
+from ticklane.storage import SymbolInfo
+
+app = typer.Typer(help="The symbol registry: list, add, remove, discover.", no_args_is_help=True)
+
+ExchangeOption = Annotated[
+    str, typer.Option("--exchange", "-e", help="Exchange the symbols trade on.")
+]
+SymbolsOption = Annotated[
+    str, typer.Option("--symbols", "-s", help="Comma-separated, e.g. BTCUSDT,ETHUSDT.")
+]
+
+
+def _split(symbols: str) -> list[str]:
+    names = [name.strip() for name in symbols.split(",") if name.strip()]
+    if not names:
+        fail("--symbols: give at least one symbol, e.g. --symbols BTCUSDT,ETHUSDT", 2)
+    return names
+
+
+@app.command("list")
+@handle_errors
+def list_symbols(
+    ctx: typer.Context,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Only this exchange.")
+    ] = None,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List registered symbols."""
+    with opened_store(ctx) as store:
+        symbols = store.list_symbols(exchange.lower() if exchange else None)
+    if output is OutputFormat.JSON:
+        print_json(symbols)
+        return
+    if not symbols:
+        out.print(
+            "No symbols registered. Add some with `data-manager symbol add --symbols BTCUSDT`."
+        )
+        return
+    print_table(
+        f"{len(symbols)} registered symbol(s)",
+        ["exchange", "symbol", "status", "tick size", "lot size", "source"],
+        [
+            (s.exchange, s.symbol, s.status, s.tick_size or "-", s.lot_size or "-", s.source)
+            for s in symbols
+        ],
+    )
+
+
+@app.command()
+@handle_errors
+def add(
+    ctx: typer.Context,
+    symbols: SymbolsOption,
+    exchange: ExchangeOption = "binance",
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Register symbols (names are checked against the venue list once `discover` ran)."""
+    instruments = [InstrumentId.of(exchange, name) for name in _split(symbols)]
+    with opened_store(ctx) as store:
+        known = {
+            s.symbol for s in store.list_symbols(instruments[0].exchange) if s.source != "manual"
+        }
+        if known:
+            unknown = [i.symbol for i in instruments if i.symbol not in known]
+            if unknown:
+                fail(
+                    f"{', '.join(unknown)} not listed by {instruments[0].exchange} "
+                    f"(discovered list has {len(known)} symbols)",
+                )
+        new = store.add_symbols([SymbolInfo(i.exchange, i.symbol) for i in instruments])
+    if output is OutputFormat.JSON:
+        print_json({"added": new, "updated": len(instruments) - new})
+        return
+    out.print(f"added {new} symbol(s), {len(instruments) - new} already registered")
+
+
+@app.command()
+@handle_errors
+def remove(
+    ctx: typer.Context,
+    symbols: SymbolsOption,
+    exchange: ExchangeOption = "binance",
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Unregister symbols; their stored ticks stay."""
+    instruments = [InstrumentId.of(exchange, name) for name in _split(symbols)]
+    with opened_store(ctx) as store:
+        removed = store.remove_symbols(instruments)
+    missing = len(instruments) - removed
+    if output is OutputFormat.JSON:
+        print_json({"removed": removed, "not_registered": missing})
+        return
+    out.print(
+        f"removed {removed} symbol(s)" + (f", {missing} were not registered" if missing else "")
+    )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def discover() -> None:
+    """Fetch the venue's instrument list into the registry (live-data issue)."""
+    not_delivered("symbol discover", 4)

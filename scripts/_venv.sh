@@ -14,7 +14,14 @@ install_ticklane() {
         exit 1
     fi
     [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+    # Install again only when what it depends on changed (a stamp per pyproject, constraints
+    # and extras), so repeated runs start at once.
+    local stamp
+    stamp="$VENV/.installed-$(cat "$REPO/pyproject.toml" "$REPO/constraints.txt" | cksum | cut -d' ' -f1)$1"
+    [ -f "$stamp" ] && return 0
     # Versions are pinned in constraints.txt so every machine runs what CI ran.
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -c "$REPO/constraints.txt" -e "$REPO$1" 2> >(grep -v "is ignored: it is neither" >&2)
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
 }

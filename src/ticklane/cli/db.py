@@ -42,8 +42,9 @@ def migrate(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> No
     if output is OutputFormat.JSON:
         print_json({"store": where, "migrations": applied})
         return
+    out.print(f"{where}: schema up to date")
     print_table(
-        f"Migrations of {where}",
+        "Migrations",
         ["version", "name", "applied at", "status"],
         [
             (

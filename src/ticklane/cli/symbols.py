@@ -78,9 +78,8 @@ def add(
     """Register symbols (names are checked against the venue list once `discover` ran)."""
     instruments = [InstrumentId.of(exchange, name) for name in _split(symbols)]
     with opened_store(ctx) as store:
-        known = {
-            s.symbol for s in store.list_symbols(instruments[0].exchange) if s.source != "manual"
-        }
+        listed = store.list_symbols(instruments[0].exchange)
+        known = {s.symbol for s in listed if s.source == "discover"}
         if known:
             unknown = [i.symbol for i in instruments if i.symbol not in known]
             if unknown:

@@ -29,7 +29,8 @@ class OrderBookSnapshot(msgspec.Struct, frozen=True):
     sequence: int = 0
 
     def __post_init__(self) -> None:
-        check_exchange(self.exchange)
+        # Store the canonical (lower-case) name so a tick is found by its own instrument.
+        msgspec.structs.force_setattr(self, "exchange", check_exchange(self.exchange))
         check_symbol(self.symbol)
         check_ts(self.ts_event)
         for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
@@ -61,7 +62,8 @@ class OrderBookDelta(msgspec.Struct, frozen=True):
     sequence: int = 0
 
     def __post_init__(self) -> None:
-        check_exchange(self.exchange)
+        # Store the canonical (lower-case) name so a tick is found by its own instrument.
+        msgspec.structs.force_setattr(self, "exchange", check_exchange(self.exchange))
         check_symbol(self.symbol)
         check_ts(self.ts_event)
         if not isinstance(self.side, BookSide):

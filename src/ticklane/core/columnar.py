@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ticklane.core.errors import BadDataError
-from ticklane.core.fixed import price_from_raw, price_to_raw, quantity_from_raw, quantity_to_raw
+from ticklane.core.fixed import (
+    format_decimal,
+    price_from_raw,
+    price_to_raw,
+    quantity_from_raw,
+    quantity_to_raw,
+)
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.core.time import MAX_TS_NS, MIN_TS_NS, format_ns
@@ -167,9 +173,9 @@ def _apply_checks(
 
 def _show(field: str, raw: int) -> str:
     if field.endswith("price"):
-        return str(price_from_raw(raw))
+        return format_decimal(price_from_raw(raw))
     if field == "quantity" or field.endswith("size"):
-        return str(quantity_from_raw(raw))
+        return format_decimal(quantity_from_raw(raw))
     if field == "ts_event":
         return f"{raw} ({format_ns(raw)})"
     return str(raw)

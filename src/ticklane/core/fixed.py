@@ -83,3 +83,9 @@ def price_from_raw(raw: int) -> Decimal:
 
 def quantity_from_raw(raw: int) -> Decimal:
     return from_scaled(raw, QUANTITY_DECIMALS)
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation without needless trailing zeros: ``42150.25``, ``-1``, ``0.00000001``."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

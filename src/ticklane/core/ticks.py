@@ -45,7 +45,8 @@ class TradeTick(msgspec.Struct, frozen=True):
     is_buyer_maker: bool | None = None
 
     def __post_init__(self) -> None:
-        check_exchange(self.exchange)
+        # Store the canonical (lower-case) name so a tick is found by its own instrument.
+        msgspec.structs.force_setattr(self, "exchange", check_exchange(self.exchange))
         check_symbol(self.symbol)
         _check_positive(self.price, "price")
         _check_positive(self.quantity, "quantity")
@@ -82,7 +83,8 @@ class QuoteTick(msgspec.Struct, frozen=True):
     sequence: int = 0  # the venue's update id where it has one, else 0
 
     def __post_init__(self) -> None:
-        check_exchange(self.exchange)
+        # Store the canonical (lower-case) name so a tick is found by its own instrument.
+        msgspec.structs.force_setattr(self, "exchange", check_exchange(self.exchange))
         check_symbol(self.symbol)
         _check_positive(self.bid_price, "bid_price")
         _check_positive(self.ask_price, "ask_price")

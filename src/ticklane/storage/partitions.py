@@ -47,7 +47,7 @@ def missing_ranges(
 
 
 def partition_name(table: str, start_ns: int, interval_ns: int) -> str:
-    """``tick_data_20240102`` for daily partitions, ``tick_data_20240102_0600`` for finer ones."""
+    """``tick_data_20240102`` for daily partitions, ``tick_data_20240102_060000`` for finer ones."""
     moment = datetime.fromtimestamp(start_ns // NANOS_PER_SECOND, tz=UTC)
     aligned_to_days = interval_ns % NANOS_PER_DAY == 0 and start_ns % NANOS_PER_DAY == 0
     stamp = moment.strftime("%Y%m%d" if aligned_to_days else "%Y%m%d_%H%M%S")

@@ -52,11 +52,13 @@ def decode(
     payload: bytes, columns: Sequence[tuple[str, int]], out_dtype: np.dtype[Any]
 ) -> npt.NDArray[Any]:
     """Rows of a binary COPY payload as a structured array of ``out_dtype``."""
-    if not payload.startswith(SIGNATURE):
-        raise StorageError("binary COPY payload has no PGCOPY signature")
+    if not payload.startswith(SIGNATURE) or len(payload) < len(HEADER) + len(TRAILER):
+        raise StorageError("binary COPY payload has no complete PGCOPY header")
     (extension_length,) = struct.unpack_from(">i", payload, len(SIGNATURE) + 4)
     start = len(HEADER) + extension_length
     end = len(payload) - len(TRAILER)
+    if extension_length < 0 or start > end:
+        raise StorageError("binary COPY header extension runs past the data")
     if payload[end:] != TRAILER:
         raise StorageError("binary COPY payload has no trailer")
     dtype = wire_dtype(columns)
@@ -93,7 +95,15 @@ def decode_array(payload: bytes | None, width: int, count: int) -> npt.NDArray[A
         return np.empty(0, dtype=element["value"])
     if payload is None:
         raise StorageError("array column is NULL for a non-empty chunk")
+    if len(payload) != _ARRAY_HEADER.size + count * element.itemsize:
+        raise StorageError(
+            f"array of {count} elements of {width} bytes should be "
+            f"{_ARRAY_HEADER.size + count * element.itemsize} bytes, got {len(payload)}"
+        )
     ndim, has_nulls, _oid, length, _lower = _ARRAY_HEADER.unpack_from(payload)
     if ndim != 1 or has_nulls or length != count:
         raise StorageError(f"unexpected array: {ndim} dims, nulls={has_nulls}, {length} elements")
-    return np.frombuffer(payload, dtype=element, offset=_ARRAY_HEADER.size, count=count)["value"]
+    elements = np.frombuffer(payload, dtype=element, offset=_ARRAY_HEADER.size, count=count)
+    if (elements["_len"] != width).any():
+        raise StorageError(f"array elements are not {width} bytes wide")
+    return elements["value"]

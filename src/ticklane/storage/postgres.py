@@ -355,6 +355,7 @@ class PostgresTickStore:
         limit: int | None = None,
     ) -> list[TradeTick]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         direction = sql.SQL(order.value)
         rows = self._query(
             sql.SQL(
@@ -370,6 +371,7 @@ class PostgresTickStore:
         self, instrument: InstrumentId, start_ns: int, end_ns: int, *, order: Order = Order.ASC
     ) -> list[QuoteTick]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         direction = sql.SQL(order.value)
         rows = self._query(
             sql.SQL(
@@ -382,6 +384,7 @@ class PostgresTickStore:
         return quotes_from_rows(instrument, rows)
 
     def latest_price(self, instrument: InstrumentId) -> Decimal | None:
+        instrument = checked_instrument(instrument)
         query = (
             "SELECT price FROM tick_data WHERE exchange = %s AND symbol = %s "
             "ORDER BY ts_event DESC, trade_id DESC LIMIT 1"
@@ -411,6 +414,7 @@ class PostgresTickStore:
         self, instrument: InstrumentId, start_ns: int, end_ns: int, *, chunk_rows: int = 100_000
     ) -> Iterator[TradeColumns]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         arrays = sql.SQL(", ").join(
             sql.SQL("array_send(array_agg({}))").format(sql.Identifier(name))
             for name, _ in TRADE_WIRE
@@ -455,6 +459,7 @@ class PostgresTickStore:
         self, instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> list[Bar]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         # Bucket arithmetic of core.bars (ts >= 1980, so truncating division floors). Open and
         # close are the price of the least and greatest (ts_event, trade_id): array comparison
         # is lexicographic, so min/max over ARRAY[ts, id, price] finds them in one grouped scan.

@@ -237,6 +237,7 @@ class SqliteTickStore:
         limit: int | None = None,
     ) -> list[TradeTick]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         direction = order.value
         rows = self._query(
             "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker FROM tick_data "
@@ -256,6 +257,7 @@ class SqliteTickStore:
         self, instrument: InstrumentId, start_ns: int, end_ns: int, *, order: Order = Order.ASC
     ) -> list[QuoteTick]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         direction = order.value
         rows = self._query(
             "SELECT ts_event, sequence, bid_price, bid_size, ask_price, ask_size FROM quotes "
@@ -266,6 +268,7 @@ class SqliteTickStore:
         return quotes_from_rows(instrument, rows)
 
     def latest_price(self, instrument: InstrumentId) -> Decimal | None:
+        instrument = checked_instrument(instrument)
         row = (
             self._conn()
             .execute(
@@ -281,6 +284,7 @@ class SqliteTickStore:
         self, instrument: InstrumentId, start_ns: int, end_ns: int, *, chunk_rows: int = 100_000
     ) -> Iterator[TradeColumns]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         # Keyset paging on the primary key: each chunk is its own short query, so memory and
         # read locks stay bounded whatever the range.
         last_ts, last_id = start_ns, None
@@ -311,6 +315,7 @@ class SqliteTickStore:
         self, instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> list[Bar]:
         check_range(start_ns, end_ns)
+        instrument = checked_instrument(instrument)
         # Bucket arithmetic of core.bars: open = origin + floor((ts - origin) / width) * width.
         # Timestamps are after 1980, so integer division (truncating) is floor division here.
         # High, low, volume and count come from one grouped scan; open and close from one

@@ -66,9 +66,11 @@ def _find_binary(name: str) -> str | None:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
+def postgres_server(candidates: tuple[str | None, ...] | None = None) -> Iterator[str]:
     """An admin URL of a PostgreSQL server that lets us create databases."""
-    for url in (os.environ.get("DATABASE_URL"), DEFAULT_POSTGRES):
+    if candidates is None:
+        candidates = (os.environ.get("DATABASE_URL"), DEFAULT_POSTGRES)
+    for url in candidates:
         if url and _postgres_answers(url):
             yield url
             return
@@ -117,9 +119,11 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
+def redis_server(candidates: tuple[str | None, ...] | None = None) -> Iterator[str]:
     """The URL of a Redis server."""
-    for url in (os.environ.get("REDIS_URL"), DEFAULT_REDIS):
+    if candidates is None:
+        candidates = (os.environ.get("REDIS_URL"), DEFAULT_REDIS)
+    for url in candidates:
         if url and _redis_answers(url):
             yield url
             return

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
 install_ticklane "[test]"
 cd "$REPO"
-"$VENV/bin/ruff" check src tests benchmarks
-"$VENV/bin/ruff" format --check --quiet src tests benchmarks
+"$VENV/bin/ruff" check
+"$VENV/bin/ruff" format --check --quiet
 "$VENV/bin/mypy"
 exec "$VENV/bin/pytest" "$@"

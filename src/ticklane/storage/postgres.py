@@ -285,7 +285,24 @@ class PostgresTickStore:
     # -- writes ----------------------------------------------------------------------------
 
     def insert_tick(self, tick: TradeTick) -> bool:
-        return self.insert_ticks([tick]).inserted == 1
+        # One row: a prepared INSERT beats the COPY-and-staging path of batches (~5x here).
+        row = TradeColumns.from_ticks([tick]).data[0]
+        instrument = checked_instrument(tick.instrument_id)
+        self._ensure_partitions("tick_data", int(row["ts_event"]), int(row["ts_event"]))
+        try:
+            with self._pool.connection() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO tick_data (exchange, symbol, ts_event, trade_id, price, quantity, "
+                    "side, is_buyer_maker) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (instrument.exchange, instrument.symbol, *row.tolist()),
+                    prepare=True,
+                )
+                return cursor.rowcount == 1
+        except psycopg.Error as error:
+            raise StorageError(
+                f"{self._url_shown}: trade {tick.trade_id} not stored: {error}"
+            ) from error
 
     def insert_ticks(self, ticks: Iterable[TradeTick]) -> InsertResult:
         result = EMPTY_RESULT

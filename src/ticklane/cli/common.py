@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticklane import __version__
 from ticklane.config import Settings, configure_logging, load_settings
 from ticklane.core.errors import (
     BadDataError,
@@ -160,3 +161,37 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _show_version(ctx: typer.Context, value: bool) -> None:
+    if value:
+        typer.echo(f"{ctx.find_root().info_name} (ticklane) {__version__}")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+]
+
+
+def _main_options(
+    ctx: typer.Context, config: ConfigOption = None, version: VersionOption = False
+) -> None:
+    ctx.obj = State(config)
+
+
+def make_app(name: str, help_text: str) -> typer.Typer:
+    """A command-line app with the options every ticklane program has: -c FILE, --version."""
+    app = typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(_main_options)
+    return app

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from ticklane import __version__
 from ticklane.cli import db, importing, symbols
-from ticklane.cli.common import ConfigOption, State, not_delivered
+from ticklane.cli.common import ANY_ARGS, make_app, not_delivered
 
-app = typer.Typer(
-    name="data-manager",
-    help="Market data: live venue streams, the tick store, history and symbols.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "data-manager", "Market data: live venue streams, the tick store, history and symbols."
 )
 
-_ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"data-manager (ticklane) {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    ctx.obj = State(config)
-
-
-@app.command(context_settings=_ANY_ARGS)
+@app.command(context_settings=ANY_ARGS)
 def serve() -> None:
     """Stream live trades, quotes and books from Binance, Kraken or Kraken Futures."""
     not_delivered("data-manager serve", 4)
 
 
-@app.command(context_settings=_ANY_ARGS)
+@app.command(context_settings=ANY_ARGS)
 def fetch() -> None:
     """Fetch historical data from Databento or the venues' archives."""
     not_delivered("data-manager fetch", 6)
@@ -66,7 +40,7 @@ for _name, _doc in {
         not_delivered(f"data-manager backfill {name}", 6)
 
     _placeholder.__doc__ = _doc
-    backfill.command(_name, context_settings=_ANY_ARGS)(_placeholder)
+    backfill.command(_name, context_settings=ANY_ARGS)(_placeholder)
 app.add_typer(backfill, name="backfill")
 
 app.command("import")(importing.import_file)

@@ -26,7 +26,6 @@ from ticklane.core.columnar import (
     TRADE_DTYPE,
     QuoteColumns,
     TradeColumns,
-    group_trades,
 )
 from ticklane.core.errors import MigrationError, NotAvailableError, StorageError
 from ticklane.core.fixed import price_from_raw
@@ -34,7 +33,6 @@ from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage import pgbinary
 from ticklane.storage.base import (
-    EMPTY_RESULT,
     AppliedMigration,
     CompressResult,
     InsertResult,
@@ -51,7 +49,10 @@ from ticklane.storage.rows import (
     check_range,
     checked_instrument,
     decimal_or_none,
+    insert_by_instrument,
+    ohlc_params,
     quotes_from_rows,
+    symbol_rows,
     trades_from_rows,
 )
 
@@ -81,6 +82,10 @@ _STAGING_DDL: Final = (
 )
 _MIGRATION_LOCK: Final = 0x7469636B6C616E65  # "ticklane": one migrator at a time
 _TICK_TABLES: Final = ("tick_data", "quotes")
+
+
+def _same(value: Decimal) -> Decimal:
+    return value  # psycopg adapts Decimal to numeric exactly
 
 
 def _in_key_order(data: Any) -> Any:
@@ -305,10 +310,7 @@ class PostgresTickStore:
             ) from error
 
     def insert_ticks(self, ticks: Iterable[TradeTick]) -> InsertResult:
-        result = EMPTY_RESULT
-        for batch in group_trades(ticks):
-            result = result + self.insert_trades(batch)
-        return result
+        return insert_by_instrument(self.insert_trades, ticks)
 
     def insert_trades(self, batch: TradeColumns) -> InsertResult:
         instrument = checked_instrument(batch.instrument)
@@ -492,33 +494,14 @@ class PostgresTickStore:
               AND ts_event >= %(start)s AND ts_event < %(end)s
             GROUP BY bucket ORDER BY bucket
             """,
-            {
-                "origin": timeframe.origin_ns,
-                "width": timeframe.nanos,
-                "exchange": instrument.exchange,
-                "symbol": instrument.symbol,
-                "start": start_ns,
-                "end": end_ns,
-            },
+            ohlc_params(instrument, timeframe, start_ns, end_ns),
         )
         return bars_from_rows(instrument, timeframe, rows)
 
     # -- symbols ---------------------------------------------------------------------------
 
     def add_symbols(self, symbols: Sequence[SymbolInfo]) -> int:
-        rows = [
-            (
-                checked_instrument(s.instrument_id).exchange,
-                s.symbol,
-                s.base_asset,
-                s.quote_asset,
-                s.tick_size,
-                s.lot_size,
-                s.status,
-                s.source,
-            )
-            for s in symbols
-        ]
+        rows = symbol_rows(symbols, _same)
         try:
             with self._pool.connection() as conn, conn.transaction():
                 existing = set(conn.execute("SELECT exchange, symbol FROM symbols").fetchall())

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from ticklane.core.bars import Bar, BarType, Timeframe
+from ticklane.core.columnar import TradeColumns, group_trades
 from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import price_from_raw, quantity_from_raw
 from ticklane.core.identifiers import InstrumentId, Side, check_exchange, check_symbol
 from ticklane.core.ticks import QuoteTick, TradeTick
+from ticklane.storage.base import EMPTY_RESULT, InsertResult, SymbolInfo
 
 TRADE_COLUMNS = ("ts_event", "trade_id", "price", "quantity", "side", "is_buyer_maker")
 QUOTE_COLUMNS = ("ts_event", "sequence", "bid_price", "bid_size", "ask_price", "ask_size")
@@ -88,3 +90,46 @@ def bars_from_rows(
 
 def decimal_or_none(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def ohlc_params(
+    instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int
+) -> dict[str, object]:
+    """Named parameters of both backends' bar queries (bucket arithmetic of ``core.bars``)."""
+    return {
+        "origin": timeframe.origin_ns,
+        "width": timeframe.nanos,
+        "exchange": instrument.exchange,
+        "symbol": instrument.symbol,
+        "start": start_ns,
+        "end": end_ns,
+    }
+
+
+def symbol_rows(
+    symbols: Sequence[SymbolInfo], decimal: Callable[[Decimal], object]
+) -> list[tuple[object, ...]]:
+    """Rows for the symbols table; ``decimal`` renders tick and lot sizes for the backend."""
+    return [
+        (
+            checked_instrument(s.instrument_id).exchange,
+            s.symbol,
+            s.base_asset,
+            s.quote_asset,
+            None if s.tick_size is None else decimal(s.tick_size),
+            None if s.lot_size is None else decimal(s.lot_size),
+            s.status,
+            s.source,
+        )
+        for s in symbols
+    ]
+
+
+def insert_by_instrument(
+    insert_trades: Callable[[TradeColumns], InsertResult], ticks: Iterable[TradeTick]
+) -> InsertResult:
+    """Store trade objects of any instruments, one columnar batch per instrument."""
+    result = EMPTY_RESULT
+    for batch in group_trades(ticks):
+        result = result + insert_trades(batch)
+    return result

@@ -24,14 +24,12 @@ from ticklane.core.columnar import (
     TRADE_DTYPE,
     QuoteColumns,
     TradeColumns,
-    group_trades,
 )
 from ticklane.core.errors import MigrationError, NotAvailableError, StorageError
 from ticklane.core.fixed import price_from_raw
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage.base import (
-    EMPTY_RESULT,
     AppliedMigration,
     CompressResult,
     InsertResult,
@@ -46,7 +44,10 @@ from ticklane.storage.rows import (
     check_range,
     checked_instrument,
     decimal_or_none,
+    insert_by_instrument,
+    ohlc_params,
     quotes_from_rows,
+    symbol_rows,
     trades_from_rows,
 )
 
@@ -184,10 +185,7 @@ class SqliteTickStore:
         return self.insert_ticks([tick]).inserted == 1
 
     def insert_ticks(self, ticks: Iterable[TradeTick]) -> InsertResult:
-        result = EMPTY_RESULT
-        for batch in group_trades(ticks):
-            result = result + self.insert_trades(batch)
-        return result
+        return insert_by_instrument(self.insert_trades, ticks)
 
     def insert_trades(self, batch: TradeColumns) -> InsertResult:
         instrument = checked_instrument(batch.instrument)
@@ -344,33 +342,14 @@ class SqliteTickStore:
                    volume, tick_count
             FROM agg ORDER BY bucket
             """,
-            {
-                "origin": timeframe.origin_ns,
-                "width": timeframe.nanos,
-                "exchange": instrument.exchange,
-                "symbol": instrument.symbol,
-                "start": start_ns,
-                "end": end_ns,
-            },
+            ohlc_params(instrument, timeframe, start_ns, end_ns),
         )
         return bars_from_rows(instrument, timeframe, rows)
 
     # -- symbols ---------------------------------------------------------------------------
 
     def add_symbols(self, symbols: Sequence[SymbolInfo]) -> int:
-        rows = [
-            (
-                checked_instrument(s.instrument_id).exchange,
-                s.symbol,
-                s.base_asset,
-                s.quote_asset,
-                None if s.tick_size is None else str(s.tick_size),
-                None if s.lot_size is None else str(s.lot_size),
-                s.status,
-                s.source,
-            )
-            for s in symbols
-        ]
+        rows = symbol_rows(symbols, str)
         with self._write() as conn:
             existing = {
                 (e, s) for e, s in conn.execute("SELECT exchange, symbol FROM symbols").fetchall()

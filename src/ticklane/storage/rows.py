@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -18,8 +19,10 @@ TRADE_COLUMNS = ("ts_event", "trade_id", "price", "quantity", "side", "is_buyer_
 QUOTE_COLUMNS = ("ts_event", "sequence", "bid_price", "bid_size", "ask_price", "ask_size")
 
 
+@functools.lru_cache(maxsize=4096)
 def checked_instrument(instrument: InstrumentId) -> InstrumentId:
-    """The instrument with its names checked: they reach SQL text on some paths."""
+    """The instrument with its names checked and the exchange canonical (they reach SQL text
+    on some paths). Cached: it runs on every read, including the latest-price hot path."""
     return InstrumentId(check_exchange(instrument.exchange), check_symbol(instrument.symbol))
 
 

@@ -120,10 +120,15 @@ class SqliteTickStore:
             raise StorageError(f"SQLite store {self._path}: {error}") from error
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as error:
+            # Also after a failed COMMIT (e.g. the database stayed locked): never leave this
+            # thread's connection inside a transaction.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise StorageError(f"SQLite store {self._path}: {error}") from error
             raise
-        conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         try:

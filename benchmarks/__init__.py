@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m benchmarks.<name>``): each measures and prints, none asserts on time."""

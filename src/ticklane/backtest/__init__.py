@@ -1,0 +1,1 @@
+"""Backtests: the engine over stored ticks, the portfolio, metrics and reports."""

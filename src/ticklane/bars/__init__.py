@@ -1,0 +1,1 @@
+"""One bar aggregator for backtests and live trading, with a historical and a real-time driver."""

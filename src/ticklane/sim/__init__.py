@@ -1,0 +1,1 @@
+"""The simulated exchange: accounts with isolated balances, orders, fund locking and fills."""

@@ -1,0 +1,1 @@
+"""Strategies: the interface, built-ins, the registry and loading user strategies from files."""

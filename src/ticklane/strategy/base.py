@@ -156,7 +156,10 @@ class Strategy(ABC):
                 f"(allowed: {allowed})",
                 field=unknown[0],
             )
-        values = {p.name: p.default for p in self.parameters}
+        # Defaults go through the same parsing as given values, so each has its declared type.
+        values = {
+            p.name: None if p.default is None else p.parse(p.default) for p in self.parameters
+        }
         for name, raw in params.items():
             values[name] = known[name].parse(raw)
         self.params = values

@@ -1,0 +1,91 @@
+"""Built-in strategy ``bollinger``: mean reversion with Bollinger Bands on bar closes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ticklane.bars.events import BarData, BarDataMode
+from ticklane.core.bars import BarType
+from ticklane.core.errors import BadDataError
+from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.strategy.indicators import BollingerBands
+from ticklane.strategy.signal import HOLD, Signal
+
+
+class BollingerReversion(Strategy):
+    """Buys a close below the lower band and sells when the close is back above the middle band.
+
+    Parameters (defaults in brackets):
+
+    - ``period`` (20, >= 1): bars in the moving mean (the middle band).
+    - ``k`` (2.0, > 0): band width in population standard deviations of the closes.
+    - ``bar_type`` ("1m"): the bars to run on, "1m" .. "1w" or "N-tick".
+    - ``quantity`` (unset) / ``equity_fraction`` (1): order size, see ``SIZE_PARAMETERS``.
+
+    Rules on each bar close, with a flag for "a BUY was signalled and not yet closed by a
+    SELL" (the strategy's own view; it starts flat and is cleared by ``reset``); the bands
+    include the bar being closed:
+
+    - close < lower band and flat: BUY, now long.
+    - close > middle band and long: SELL, now flat. The exit is the middle band (the mean the
+      trade bets on returning to), not the upper band. The strategy never goes short.
+
+    Only bar-close events count (``ON_CLOSE_BAR``); synthetic bars (no trades in the interval,
+    close = last price) update the bands like any other bar, as a chart would show them.
+    """
+
+    name = "bollinger"
+    description = "Bollinger mean reversion: buy below the lower band, exit at the middle band."
+    parameters = (
+        Parameter("period", "int", 20, "Bars in the middle band (moving mean).", minimum=1),
+        Parameter("k", "float", 2.0, "Band width in standard deviations (> 0).", minimum=0),
+        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        *SIZE_PARAMETERS,
+    )
+
+    _bands: BollingerBands
+    _long: bool
+    _bar_type: BarType
+    _quantity: Decimal | None
+    _fraction: Decimal | None
+
+    def on_initialize(self) -> None:
+        k = self.params["k"]
+        if not k > 0:
+            raise BadDataError(f"parameter k: {k!r} must be > 0", field="k", value=k)
+        self._bands = BollingerBands(self.params["period"], k)
+        self._long = False
+        self._bar_type = BarType.parse(str(self.params["bar_type"]))
+        self._quantity, self._fraction = self.order_size()
+
+    def reset(self) -> None:
+        self._bands.reset()
+        self._long = False
+
+    def bar_data_mode(self) -> BarDataMode:
+        return BarDataMode.ON_CLOSE_BAR
+
+    def preferred_bar_type(self) -> BarType:
+        return self._bar_type
+
+    def on_bar_data(self, bar_data: BarData) -> Signal:
+        if not bar_data.metadata.is_bar_closed:
+            return HOLD
+        close = bar_data.close
+        bands = self._bands
+        bands.update(close)
+        if self._long:
+            middle = bands.value
+            if middle is not None and close > middle:
+                self._long = False
+                return Signal.sell(
+                    self._quantity, equity_fraction=self._fraction, reason="back above middle"
+                )
+        else:
+            lower = bands.lower
+            if lower is not None and close < lower:
+                self._long = True
+                return Signal.buy(
+                    self._quantity, equity_fraction=self._fraction, reason="below lower band"
+                )
+        return HOLD

@@ -1,0 +1,297 @@
+"""One account's book in a backtest: cash, long positions, realized and unrealized P&L, fees,
+closed trades and the equity curve, all in exact ``Decimal`` in the account's currency.
+
+Definitions:
+
+- **Spot, long only.** A buy opens or adds to a long position; a sell reduces or closes it. A
+  sell larger than the open position is refused (``BadDataError``): there is no shorting.
+- **FIFO lots.** Every buy fill opens a lot (quantity, price, fee, time). A sell consumes the
+  oldest lots first; each (lot, sell) pair it touches becomes one closed ``Trade``, so a sell
+  that spans two lots yields two trades, each with its own entry time and price.
+- **Fees on a trade.** The entry fee of a lot is allocated pro rata to the quantity each sell
+  takes from it; the exit fee of a sell is allocated pro rata to the lots it consumes. A piece
+  is rounded to 12 decimal places when the quotient is longer, and the last piece of each fee
+  takes the remainder, so the allocated pieces add up to the fee exactly.
+  ``Trade.pnl = (exit_price - entry_price) * quantity - entry fee share - exit fee share``.
+- **Realized P&L** is the sum of ``Trade.pnl``.
+- **Unrealized P&L** is what the open lots would realize if sold at the latest price with no
+  exit fee: ``sum(quantity * price) - sum(quantity * entry_price) - unallocated entry fees``.
+  So ``equity == initial_cash + realized_pnl + unrealized_pnl`` holds exactly.
+- **Latest price** of an instrument is its last ``mark`` or, if later, its last fill price.
+- **Equity** is ``cash + sum(quantity * latest price)``.
+- **Equity curve**: one ``(ts_ns, equity)`` point per ``mark`` (the engine marks at each bar
+  close, never before the first bar: the metrics take ``initial_cash`` as the opening point).
+- **Exposure** is the fraction of marks at which some position was open. A position opened and
+  closed between two marks does not count.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal, overload
+
+import msgspec
+
+from ticklane.core.errors import BadDataError
+from ticklane.core.identifiers import InstrumentId, Side
+from ticklane.sim.events import OrderFilled
+
+_ZERO = Decimal(0)
+_FEE_EXPONENT = -12
+_FEE_QUANTUM = Decimal(1).scaleb(_FEE_EXPONENT)  # 1e-12 of the account's currency
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    """A closed round trip: ``quantity`` bought at ``entry_price`` and sold at ``exit_price``.
+
+    ``pnl`` is after the fees of both legs (``fees`` is their allocated sum); ``return_pct`` is
+    ``100 * pnl / (entry_price * quantity)``, in percent of the entry notional.
+    """
+
+    instrument: InstrumentId
+    side: Literal["long"] = "long"
+    quantity: Decimal
+    entry_ts: int
+    entry_price: Decimal
+    exit_ts: int
+    exit_price: Decimal
+    pnl: Decimal
+    fees: Decimal
+    return_pct: float
+
+
+class Position(msgspec.Struct, frozen=True):
+    """An open long position: its quantity and the average entry price of its open lots (fees
+    excluded)."""
+
+    instrument: InstrumentId
+    quantity: Decimal
+    average_entry_price: Decimal
+
+
+class _Lot:
+    """What is left of one buy fill: quantity, entry price, and the part of its fee not yet
+    allocated to a trade."""
+
+    __slots__ = ("fee", "price", "quantity", "ts")
+
+    def __init__(self, quantity: Decimal, price: Decimal, fee: Decimal, ts: int) -> None:
+        self.quantity = quantity
+        self.price = price
+        self.fee = fee
+        self.ts = ts
+
+
+class _Book:
+    """The open lots of one instrument, with their running totals."""
+
+    __slots__ = ("cost", "lots", "open_fees", "quantity")
+
+    def __init__(self) -> None:
+        self.lots: deque[_Lot] = deque()
+        self.quantity = _ZERO
+        self.cost = _ZERO  # sum(lot.quantity * lot.price)
+        self.open_fees = _ZERO  # sum(lot.fee): entry fees not yet allocated to a trade
+
+
+class Portfolio:
+    """The book of one account.
+
+    ``initial_cash``: the account's starting balance (positive) in ``currency``, the currency
+    every fill's fee and price is quoted in.
+    """
+
+    def __init__(self, initial_cash: Decimal, currency: str) -> None:
+        if not isinstance(initial_cash, Decimal) or not initial_cash.is_finite():
+            raise BadDataError(f"initial cash: {initial_cash!r} is not a finite Decimal")
+        if initial_cash <= 0:
+            raise BadDataError(f"initial cash: {initial_cash} must be positive")
+        self.initial_cash = initial_cash
+        self.currency = currency
+        self.cash = initial_cash
+        self.realized_pnl = _ZERO
+        self.fees_paid = _ZERO
+        self._books: dict[InstrumentId, _Book] = {}
+        self._prices: dict[InstrumentId, Decimal] = {}
+        self._trades: list[Trade] = []
+        self._curve: list[tuple[int, Decimal]] = []
+        self._exposed_marks = 0
+
+    # -- what the engine feeds in ---------------------------------------------------------
+
+    def apply_fill(self, fill: OrderFilled) -> None:
+        """Book a fill: move cash and fees, open a lot (buy) or close lots FIFO (sell)."""
+        _check_fill(fill)
+        self.fees_paid += fill.fee
+        book = self._books.setdefault(fill.instrument, _Book())
+        if fill.side is Side.BUY:
+            self.cash -= fill.quantity * fill.price + fill.fee
+            book.lots.append(_Lot(fill.quantity, fill.price, fill.fee, fill.ts_event))
+            book.quantity += fill.quantity
+            book.cost += fill.quantity * fill.price
+            book.open_fees += fill.fee
+        else:
+            if fill.quantity > book.quantity:
+                raise BadDataError(
+                    f"sell of {fill.quantity} {fill.instrument} exceeds the open long position "
+                    f"of {book.quantity}: the portfolio is spot long-only, no shorting",
+                    field="quantity",
+                    value=fill.quantity,
+                )
+            self.cash += fill.quantity * fill.price - fill.fee
+            self._close_fifo(book, fill)
+        # The fill price is an observed price: it marks the instrument until the next mark.
+        self._prices[fill.instrument] = fill.price
+
+    @overload
+    def mark(self, ts_ns: int, prices: Mapping[InstrumentId, Decimal], /) -> Decimal: ...
+
+    @overload
+    def mark(self, ts_ns: int, instrument: InstrumentId, price: Decimal, /) -> Decimal: ...
+
+    def mark(
+        self,
+        ts_ns: int,
+        prices: Mapping[InstrumentId, Decimal] | InstrumentId,
+        price: Decimal | None = None,
+        /,
+    ) -> Decimal:
+        """Take new prices (instruments not given keep their latest price), append an
+        equity-curve point at ``ts_ns`` and return the equity."""
+        if isinstance(prices, InstrumentId):
+            if price is None:
+                raise BadDataError(f"mark: no price given for {prices}")
+            updates: Mapping[InstrumentId, Decimal] = {prices: price}
+        else:
+            updates = prices
+        if self._curve and ts_ns < self._curve[-1][0]:
+            raise BadDataError(
+                f"mark: time {ts_ns} is before the previous mark at {self._curve[-1][0]}",
+                field="ts_ns",
+                value=ts_ns,
+            )
+        for instrument, new_price in updates.items():
+            if not isinstance(new_price, Decimal) or not new_price.is_finite() or new_price <= 0:
+                raise BadDataError(f"mark: price {new_price!r} of {instrument} is not positive")
+            self._prices[instrument] = new_price
+        equity = self.equity
+        self._curve.append((ts_ns, equity))
+        if any(book.quantity != 0 for book in self._books.values()):
+            self._exposed_marks += 1
+        return equity
+
+    # -- what the engine and the report read ----------------------------------------------
+
+    @property
+    def equity(self) -> Decimal:
+        """Cash plus every open position at its latest price."""
+        value = self.cash
+        for instrument, book in sorted(self._books.items()):
+            if book.quantity != 0:
+                value += book.quantity * self._prices[instrument]
+        return value
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        """What the open lots would realize if sold at the latest prices, before exit fees."""
+        total = _ZERO
+        for instrument, book in sorted(self._books.items()):
+            if book.quantity != 0:
+                total += book.quantity * self._prices[instrument] - book.cost - book.open_fees
+        return total
+
+    @property
+    def positions(self) -> dict[InstrumentId, Position]:
+        """The open positions, ordered by instrument."""
+        return {
+            instrument: Position(instrument, book.quantity, book.cost / book.quantity)
+            for instrument, book in sorted(self._books.items())
+            if book.quantity != 0
+        }
+
+    def position(self, instrument: InstrumentId) -> Position | None:
+        """The open position in ``instrument``, or None when flat."""
+        return self.positions.get(instrument)
+
+    @property
+    def trades(self) -> Sequence[Trade]:
+        """The closed round trips, in the order they closed."""
+        return self._trades
+
+    @property
+    def equity_curve(self) -> Sequence[tuple[int, Decimal]]:
+        """One ``(ts_ns, equity)`` point per mark."""
+        return self._curve
+
+    @property
+    def exposure(self) -> float | None:
+        """The fraction of marks taken while a position was open; None before the first mark."""
+        if not self._curve:
+            return None
+        return self._exposed_marks / len(self._curve)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _close_fifo(self, book: _Book, fill: OrderFilled) -> None:
+        remaining = fill.quantity
+        exit_fee_left = fill.fee
+        while remaining > 0:
+            lot = book.lots[0]
+            taken = min(remaining, lot.quantity)
+            remaining -= taken
+            # The last piece of a fee takes what is left, so the pieces sum to the fee exactly.
+            entry_fee = lot.fee if taken == lot.quantity else _share(lot.fee, taken, lot.quantity)
+            exit_fee = exit_fee_left if remaining == 0 else _share(fill.fee, taken, fill.quantity)
+            exit_fee_left -= exit_fee
+            pnl = (fill.price - lot.price) * taken - entry_fee - exit_fee
+            self._trades.append(
+                Trade(
+                    instrument=fill.instrument,
+                    quantity=taken,
+                    entry_ts=lot.ts,
+                    entry_price=lot.price,
+                    exit_ts=fill.ts_event,
+                    exit_price=fill.price,
+                    pnl=pnl,
+                    fees=entry_fee + exit_fee,
+                    return_pct=float(100 * pnl / (lot.price * taken)),
+                )
+            )
+            self.realized_pnl += pnl
+            book.quantity -= taken
+            book.cost -= taken * lot.price
+            book.open_fees -= entry_fee
+            lot.quantity -= taken
+            lot.fee -= entry_fee
+            if lot.quantity == 0:
+                book.lots.popleft()
+
+
+def _share(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    """``amount * part / whole``, rounded to 12 decimal places when the quotient is longer, so
+    sums of fee pieces and P&L stay exact within Decimal's 28 digits."""
+    share = amount * part / whole
+    exponent = share.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < _FEE_EXPONENT:
+        return share.quantize(_FEE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return share
+
+
+def _check_fill(fill: OrderFilled) -> None:
+    if fill.side not in (Side.BUY, Side.SELL):
+        raise BadDataError(f"fill {fill.client_order_id}: side {fill.side!r} is not buy or sell")
+    for name, value in (("quantity", fill.quantity), ("price", fill.price)):
+        if not value.is_finite() or value <= 0:
+            raise BadDataError(
+                f"fill {fill.client_order_id}: {name} {value} must be positive",
+                field=name,
+                value=value,
+            )
+    if not fill.fee.is_finite() or fill.fee < 0:
+        raise BadDataError(
+            f"fill {fill.client_order_id}: fee {fill.fee} must not be negative",
+            field="fee",
+            value=fill.fee,
+        )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ticklane.cli import backtest
 from ticklane.cli.common import ANY_ARGS, make_app, not_delivered, out
 
 app = make_app("trading-core", "Trading: live data from data-manager, paper trading, backtests.")
@@ -19,10 +19,7 @@ def live() -> None:
     not_delivered("trading-core live", 5)
 
 
-@app.command(context_settings=ANY_ARGS)
-def backtest() -> None:
-    """Backtest a strategy over stored ticks."""
-    not_delivered("trading-core backtest", 3)
+app.command("backtest")(backtest.backtest)
 
 
 @app.command("hash-strategy")
@@ -32,11 +29,9 @@ def hash_strategy(
     ],
 ) -> None:
     """Print the SHA-256 of a strategy file (results record it to tie them to the code)."""
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    out.print(f"{digest.hexdigest()}  {file}")
+    from ticklane.strategy.loader import strategy_file_hash
+
+    out.print(f"{strategy_file_hash(file)}  {file}")
 
 
 def main() -> None:

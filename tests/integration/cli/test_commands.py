@@ -33,7 +33,6 @@ def test_commands_of_later_issues_say_so_and_exit_2(cli_sqlite: Cli) -> None:
         (("backfill", "estimate", "--symbols", "BTCUSDT"), "data-manager", "#6"),
         (("symbol", "discover", "--provider", "binance"), "data-manager", "#4"),
         (("live", "--paper-trading"), "trading-core", "#5"),
-        (("backtest",), "trading-core", "#3"),
     ]
     for args, program, issue in cases:
         result = cli_sqlite.run(*args, program=program)

@@ -1,0 +1,310 @@
+"""The backtest engine: ticks in, a deterministic ``BacktestResult`` out.
+
+Wiring (the same parts paper trading uses, with another clock and data source):
+
+    ticks (chunks) ─▶ BarAggregator ─▶ BarData ─▶ Strategy ─▶ Signal ─▶ SimulatedExchange
+                          ▲                                               │ fills
+                          └─────────── the next tick fills pending orders ┘─▶ Portfolio
+
+Two run loops, chosen from the strategy's mode:
+
+- per tick (ON_EACH_TICK, ON_PRICE_MOVE, tick-count bars): the engine walks the ticks; before
+  a tick reaches the aggregator, it fills orders pending from earlier events, so an order
+  decided on a tick fills at the NEXT tick's price (the default fill assumption);
+- per bar (ON_CLOSE_BAR on time bars): the aggregator works on whole chunks with numpy and
+  calls back only at bar closes; an order decided at a bar close fills at the first tick at or
+  after that close, found by binary search in the chunk.
+
+Memory stays bounded: ticks arrive in chunks (``TickStore.stream_trades``) and nothing keeps
+them. Deterministic: no wall clock, no randomness, no dict-order dependence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from ticklane.backtest.metrics import compute_metrics
+from ticklane.backtest.portfolio import Portfolio
+from ticklane.backtest.result import BacktestResult, RunError
+from ticklane.bars.aggregator import BarAggregator
+from ticklane.bars.events import BarData, BarDataMode
+from ticklane.config.accounts import AccountsConfig
+from ticklane.core.columnar import TradeColumns
+from ticklane.core.errors import BadDataError
+from ticklane.core.fixed import price_from_raw
+from ticklane.core.identifiers import InstrumentId, Side
+from ticklane.sim.events import Order, OrderFilled, OrderRejected
+from ticklane.sim.exchange import SimulatedExchange
+from ticklane.sim.fills import FeeModel, FillModel, FillPolicy, SlippageModel
+from ticklane.strategy.base import Strategy
+from ticklane.strategy.signal import HOLD, Action, Signal
+
+log = logging.getLogger(__name__)
+
+FILL_CHOICES = {
+    # The default: a signal is filled at a price the strategy could not know when it decided.
+    "next-tick": FillPolicy.NEXT_TICK,
+    # OPTIMISTIC: a bar-close signal fills at that bar's close, which it has just seen.
+    "bar-close": FillPolicy.SIGNAL_BAR_CLOSE_OPTIMISTIC,
+}
+
+
+class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What to backtest and under which assumptions."""
+
+    instrument: InstrumentId
+    start_ns: int
+    end_ns: int
+    initial_capital: Decimal = Decimal("10000")
+    currency: str = "USDT"
+    fill: str = "next-tick"  # see FILL_CHOICES
+    maker_fee_bps: Decimal = Decimal("10")
+    taker_fee_bps: Decimal = Decimal("10")
+    slippage_bps: Decimal = Decimal("0")
+    accounts: AccountsConfig | None = None  # None: one account with initial_capital
+
+    def __post_init__(self) -> None:
+        if self.end_ns <= self.start_ns:
+            raise BadDataError("backtest range: end must be after start", field="end")
+        if self.fill not in FILL_CHOICES:
+            raise BadDataError(
+                f"fill: {self.fill!r} is not one of {', '.join(FILL_CHOICES)}", field="fill"
+            )
+        if self.initial_capital <= 0:
+            raise BadDataError(f"capital: {self.initial_capital} is not positive", field="capital")
+        for name in ("maker_fee_bps", "taker_fee_bps", "slippage_bps"):
+            if getattr(self, name) < 0:
+                raise BadDataError(f"{name}: {getattr(self, name)} is negative", field=name)
+
+
+class StrategyFailed(Exception):
+    """Raised inside the run loop to stop it; carries where the strategy failed."""
+
+    def __init__(self, error: RunError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class BacktestEngine:
+    """Runs one strategy over one instrument's ticks (see the module docstring)."""
+
+    def __init__(self, config: BacktestConfig, strategy: Strategy, strategy_hash: str) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.strategy_hash = strategy_hash
+        self.exchange = self._build_exchange()
+        self.account_id = self.exchange.resolve_account_id(strategy.name, strategy.account_id())
+        account = self.exchange.account(self.account_id)
+        self.portfolio = Portfolio(account.cash, account.currency)
+        self.bar_type = strategy.preferred_bar_type()
+        self.mode = strategy.bar_data_mode()
+        self.per_tick = self.mode is not BarDataMode.ON_CLOSE_BAR or not self.bar_type.is_time_based
+        self.aggregator = BarAggregator(config.instrument, self.bar_type, self.mode, self._on_event)
+        self._optimistic = FILL_CHOICES[config.fill] is FillPolicy.SIGNAL_BAR_CLOSE_OPTIMISTIC
+        self._counts: Counter[str] = Counter()
+        self._rejections: Counter[str] = Counter()
+        self._order_seq = 0
+        # The chunk being worked on (per-bar loop): fills look ahead in it.
+        self._chunk_ts: Any = np.empty(0, dtype=np.int64)
+        self._chunk_price: Any = np.empty(0, dtype=np.int64)
+        self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders
+
+    def _build_exchange(self) -> SimulatedExchange:
+        config = self.config
+        fill_model = FillModel(
+            policy=FILL_CHOICES[config.fill],
+            fees=FeeModel(maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps),
+            slippage=SlippageModel(slippage_bps=config.slippage_bps),
+        )
+        accounts = config.accounts or AccountsConfig.with_default(
+            "BACKTEST", config.currency, config.initial_capital
+        )
+        return SimulatedExchange(fill_model).with_accounts_config(accounts)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(
+        self, chunks: Iterable[TradeColumns], progress: Callable[[int], None] | None = None
+    ) -> BacktestResult:
+        """Run over ascending chunks of the configured instrument's ticks in [start, end)."""
+        self.strategy.reset()
+        error: RunError | None = None
+        try:
+            for chunk in chunks:
+                self._run_chunk(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            self.aggregator.advance_to(self.config.end_ns)
+        except StrategyFailed as failed:
+            error = failed.error
+            log.warning("strategy %s failed: %s", self.strategy.name, error.message)
+        return self._result(error)
+
+    def _run_chunk(self, chunk: TradeColumns) -> None:
+        data = chunk.data
+        self._counts["ticks"] += len(data)
+        if self.per_tick:
+            self._run_ticks(data)
+            return
+        # Contiguous copies once per chunk: searchsorted on a strided column view would copy
+        # the whole column on every call (3.8 ms per search for 1M rows, measured).
+        self._chunk_ts = np.ascontiguousarray(data["ts_event"])
+        self._chunk_price = np.ascontiguousarray(data["price"])
+        self._fill_from = 0
+        self.aggregator.on_trades(data)
+        # Orders still open after the chunk's last bar close may fill on its remaining ticks.
+        self._offer_ticks(until_ts=None)
+
+    def _run_ticks(self, data: Any) -> None:
+        # The aggregator's per-tick loop calls _fill_tick before each tick while orders are
+        # open (see BarAggregator.before_tick): after the closes the tick caused, before the
+        # tick's own event.
+        self.aggregator.on_trades(data)
+
+    def _fill_tick(self, ts: int, price_raw: int) -> None:
+        # Fill assumption: orders decided on earlier ticks, or on the bar closes this tick just
+        # caused, fill at this tick's price, the first the strategy had not seen.
+        self._apply(self.exchange.on_trade(ts, price_from_raw(price_raw), self.config.instrument))
+        if not self.exchange.open_order_count:
+            self.aggregator.before_tick = None
+
+    def _offer_ticks(self, until_ts: int | None) -> None:
+        """Offer the chunk's ticks from ``_fill_from`` (before ``until_ts``) to open orders."""
+        exchange = self.exchange
+        ts_array, price_array = self._chunk_ts, self._chunk_price
+        end = len(ts_array) if until_ts is None else int(np.searchsorted(ts_array, until_ts))
+        index = self._fill_from
+        while exchange.open_order_count and index < end:
+            self._apply(
+                exchange.on_trade(int(ts_array[index]), price_from_raw(int(price_array[index])))
+            )
+            index += 1
+        self._fill_from = max(self._fill_from, end if not exchange.open_order_count else index)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_event(self, bar_data: BarData) -> None:
+        meta = bar_data.metadata
+        if meta.is_bar_closed:
+            if not self.per_tick and self.exchange.open_order_count:
+                # Orders from earlier closes fill on ticks inside the bar just closed.
+                self._offer_ticks(until_ts=meta.close_time)
+            self._counts["bars"] += 1
+            self.portfolio.mark(meta.close_time, self.config.instrument, bar_data.close_price)
+        try:
+            signal = self.strategy.on_bar_data(bar_data)
+        except Exception as exc:
+            raise StrategyFailed(
+                RunError(
+                    message=f"{type(exc).__name__}: {exc}",
+                    ts_event=bar_data.ts_event,
+                    bar_open_time=meta.open_time,
+                    tick_trade_id=bar_data.tick_trade_id if bar_data.has_tick else None,
+                )
+            ) from exc
+        if signal is HOLD or signal.action is Action.HOLD:
+            return
+        self._submit(signal, bar_data)
+
+    def _submit(self, signal: Signal, bar_data: BarData) -> None:
+        self._counts["signals"] += 1
+        self._order_seq += 1
+        ts = bar_data.ts_event
+        order = Order(
+            client_order_id=f"O-{self._order_seq:08d}",
+            account_id=self.account_id,
+            strategy_id=self.strategy.name,
+            instrument=self.config.instrument,
+            side=Side.BUY if signal.action is Action.BUY else Side.SELL,
+            order_type=signal.order_type,
+            ts_submitted=ts,
+            quantity=signal.quantity,
+            equity_fraction=signal.equity_fraction,
+            limit_price=signal.limit_price,
+        )
+        reference = price_from_raw(
+            bar_data.tick_price_raw if bar_data.has_tick else bar_data.close_raw
+        )
+        had_open_orders = self.exchange.open_order_count > 0
+        outcome = self.exchange.submit_order(order, reference_price=reference)
+        self._counts["orders"] += 1
+        if isinstance(outcome, OrderRejected):
+            self._apply([outcome])
+            return
+        if self._optimistic and not bar_data.has_tick:
+            # OPTIMISTIC option: fill at the signal bar's close, a price the strategy has seen.
+            filled = self.exchange.fill_now(order.client_order_id, ts)
+            if filled is not None:
+                self._apply([filled])
+        elif self.per_tick:
+            self.aggregator.before_tick = self._fill_tick
+        elif not had_open_orders:
+            # Default: the first tick at or after the close that produced the signal fills it
+            # (with orders already open, ticks are offered from the earliest one's start).
+            self._fill_from = int(np.searchsorted(self._chunk_ts, ts, side="left"))
+
+    def _apply(self, events: Iterable[OrderFilled | OrderRejected]) -> None:
+        for event in events:
+            if isinstance(event, OrderFilled):
+                self._counts["fills"] += 1
+                self.portfolio.apply_fill(event)
+            else:
+                self._counts["rejected"] += 1
+                self._rejections[event.reason.split(":")[0]] += 1
+
+    # -- result ----------------------------------------------------------------------------
+
+    def _result(self, error: RunError | None) -> BacktestResult:
+        portfolio, config = self.portfolio, self.config
+        metrics = compute_metrics(
+            portfolio.equity_curve,
+            portfolio.trades,
+            portfolio.fees_paid,
+            self.bar_type,
+            portfolio.initial_cash,
+            exposure=portfolio.exposure,
+        )
+        return BacktestResult(
+            strategy=self.strategy.name,
+            strategy_hash=self.strategy_hash,
+            parameters={k: _plain(v) for k, v in sorted(self.strategy.params.items())},
+            instrument=config.instrument,
+            start_ns=config.start_ns,
+            end_ns=config.end_ns,
+            bar_type=str(self.bar_type),
+            mode=self.mode.value,
+            fill=config.fill,
+            maker_fee_bps=config.maker_fee_bps,
+            taker_fee_bps=config.taker_fee_bps,
+            slippage_bps=config.slippage_bps,
+            initial_capital=portfolio.initial_cash,
+            currency=portfolio.currency,
+            account_id=self.account_id,
+            ticks=self._counts["ticks"],
+            bars=self._counts["bars"],
+            signals=self._counts["signals"],
+            orders=self._counts["orders"],
+            fills=self._counts["fills"],
+            rejected=self._counts["rejected"],
+            rejections=dict(sorted(self._rejections.items())),
+            total_trades=len(portfolio.trades),
+            final_equity=portfolio.equity,
+            metrics=metrics,
+            trades=list(portfolio.trades),
+            equity_curve=list(portfolio.equity_curve),
+            error=error,
+        )
+
+
+def _plain(value: object) -> object:
+    """Parameter values as JSON-friendly plain data (bar types as their text)."""
+    if isinstance(value, int | float | str | bool | Decimal) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,207 @@
+"""``trading-core backtest``: run a strategy over stored ticks, scripted or interactively."""
+
+from __future__ import annotations
+
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+
+from ticklane.backtest.engine import FILL_CHOICES, BacktestConfig, BacktestEngine
+from ticklane.backtest.report import print_report
+from ticklane.backtest.result import BacktestResult
+from ticklane.cli.common import err, fail, handle_errors, opened_store, out
+from ticklane.config import load_settings
+from ticklane.core.errors import BadDataError
+from ticklane.core.identifiers import InstrumentId
+from ticklane.core.time import format_ns, parse_datetime
+from ticklane.storage import Order, TickStore
+from ticklane.strategy.base import Strategy
+from ticklane.strategy.registry import available_strategies, create_strategy, strategy_hash
+
+CHUNK_ROWS = 500_000
+
+
+def _decimal(value: str, flag: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        fail(f"{flag}: {value!r} is not a number", 2)
+    if not number.is_finite():
+        fail(f"{flag}: {value!r} is not a number", 2)
+    return number
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param: {pair!r} is not name=value (e.g. --param short_period=10)", 2)
+        params[name.strip()] = value.strip()
+    return params
+
+
+@handle_errors
+def backtest(
+    ctx: typer.Context,
+    exchange: Annotated[str, typer.Option("--exchange", "-e", help="Exchange.")] = "binance",
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Built-in name (see --list) or FILE.py.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter name=value.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Start (ISO 8601; default: first tick).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End, exclusive (default: after last tick).")
+    ] = None,
+    capital: Annotated[str, typer.Option(help="Starting capital of the account.")] = "10000",
+    fee_bps: Annotated[str, typer.Option("--fee-bps", help="Maker and taker fee, bps.")] = "10",
+    slippage_bps: Annotated[str, typer.Option("--slippage-bps", help="Slippage, bps.")] = "0",
+    fill: Annotated[
+        str, typer.Option(help="next-tick, or bar-close (optimistic: fills at a seen price).")
+    ] = "next-tick",
+    accounts: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="TOML with [accounts.*] sections.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the result as JSON here.")] = None,
+    list_strategies: Annotated[bool, typer.Option("--list", help="List strategies.")] = False,
+) -> None:
+    """Backtest a strategy over stored ticks (interactive without arguments in a terminal)."""
+    if list_strategies:
+        _print_strategies()
+        return
+    if symbol is None and strategy is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            fail("give --symbol and --strategy (or run in a terminal to choose interactively)", 2)
+        with opened_store(ctx) as store:
+            symbol, exchange, strategy, param, start, end, capital = _ask(store)
+    if symbol is None or strategy is None:
+        fail("give both --symbol and --strategy", 2)
+    # Everything is validated before any work starts.
+    instrument = InstrumentId.of(exchange, symbol)
+    chosen = create_strategy(strategy, _params(param or []))
+    accounts_config = load_settings(accounts).accounts if accounts else None
+    if fill not in FILL_CHOICES:
+        fail(f"--fill: {fill!r} is not one of {', '.join(FILL_CHOICES)}", 2)
+    with opened_store(ctx) as store:
+        start_ns, end_ns = _range(store, instrument, start, end)
+        config = BacktestConfig(
+            instrument=instrument,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            initial_capital=_decimal(capital, "--capital"),
+            fill=fill,
+            maker_fee_bps=_decimal(fee_bps, "--fee-bps"),
+            taker_fee_bps=_decimal(fee_bps, "--fee-bps"),
+            slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
+            accounts=accounts_config,
+        )
+        result, seconds = _run(store, config, chosen)
+    if output is not None:
+        output.write_bytes(result.to_json())
+        err.print(f"result written to {output}")
+    print_report(out, result, seconds)
+    if result.error is not None:
+        err.print(
+            f"[bold red]strategy {result.strategy} failed[/] at {format_ns(result.error.ts_event)} "
+            f"(bar opened {format_ns(result.error.bar_open_time)}"
+            + (f", trade {result.error.tick_trade_id}" if result.error.tick_trade_id else "")
+            + f"): {result.error.message}; the result above is partial"
+        )
+        raise typer.Exit(1)
+
+
+def _range(
+    store: TickStore, instrument: InstrumentId, start: str | None, end: str | None
+) -> tuple[int, int]:
+    first = store.get_ticks(instrument, 0, 2**63 - 1, limit=1)
+    last = store.get_ticks(instrument, 0, 2**63 - 1, order=Order.DESC, limit=1)
+    if not first:
+        fail(f"no ticks stored for {instrument}: import or fetch some first", 1)
+    start_ns = parse_datetime(start) if start else first[0].ts_event
+    end_ns = parse_datetime(end) if end else last[0].ts_event + 1
+    if end_ns <= start_ns:
+        raise BadDataError(f"--end {format_ns(end_ns)} is not after --start {format_ns(start_ns)}")
+    if not store.get_ticks(instrument, start_ns, end_ns, limit=1):
+        fail(
+            f"no ticks for {instrument} between {format_ns(start_ns)} and {format_ns(end_ns)}; "
+            f"stored: {format_ns(first[0].ts_event)} to {format_ns(last[0].ts_event)}",
+            1,
+        )
+    return start_ns, end_ns
+
+
+def _run(
+    store: TickStore, config: BacktestConfig, strategy: Strategy
+) -> tuple[BacktestResult, float]:
+    engine = BacktestEngine(config, strategy, strategy_hash(strategy))
+    chunks = store.stream_trades(
+        config.instrument, config.start_ns, config.end_ns, chunk_rows=CHUNK_ROWS
+    )
+    began = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("backtesting", total=None)
+        seen = 0
+
+        def advance(count: int) -> None:
+            nonlocal seen
+            seen += count
+            progress.update(task, description=f"backtesting: {seen:,} ticks")
+
+        result = engine.run(chunks, progress=advance)
+    return result, time.perf_counter() - began
+
+
+def _print_strategies() -> None:
+    for info in available_strategies():
+        out.print(f"[bold]{info.name}[/]: {info.description}")
+        for parameter in info.parameters:
+            default = parameter.get("default")
+            out.print(
+                f"    {parameter['name']} ({parameter['type']}, default {default}): "
+                f"{parameter['description']}"
+            )
+
+
+def _ask(store: TickStore) -> tuple[str, str, str, list[str], str | None, str | None, str]:
+    series = [s for s in store.stats().series if s.table == "tick_data"]
+    if not series:
+        fail("the tick store is empty: import or fetch ticks first", 1)
+    names = [f"{s.symbol}.{s.exchange}" for s in series]
+    for s in series:
+        out.print(
+            f"  {s.symbol}.{s.exchange}: {s.rows:,} ticks, "
+            f"{format_ns(s.first_ts)} to {format_ns(s.last_ts)}"
+        )
+    chosen = Prompt.ask("instrument", choices=names, default=names[0])
+    symbol, _, exchange = chosen.rpartition(".")
+    strategies = [info.name for info in available_strategies()]
+    strategy = Prompt.ask("strategy (or a path to a .py file)", default=strategies[0])
+    params: list[str] = []
+    for info in available_strategies():
+        if info.name == strategy:
+            for parameter in info.parameters:
+                value = Prompt.ask(f"  {parameter['name']}", default=str(parameter.get("default")))
+                if value != str(parameter.get("default")):
+                    params.append(f"{parameter['name']}={value}")
+    start = Prompt.ask("start (ISO 8601, empty: first tick)", default="") or None
+    end = Prompt.ask("end (ISO 8601, empty: last tick)", default="") or None
+    capital = Prompt.ask("capital", default="10000")
+    return symbol, exchange, strategy, params, start, end, capital

@@ -106,11 +106,62 @@ def run(name: str, data: np.ndarray, per_tick: bool, *, trace_memory: bool = Fal
     )
 
 
+def run_from_store(backend: str, data: np.ndarray) -> tuple[float, float]:
+    """(ticks/s of the backtest streaming from the store, seconds to load the store)."""
+    import tempfile
+
+    import psycopg
+
+    from ticklane.storage.base import TickStore
+    from ticklane.storage.postgres import PostgresTickStore
+    from ticklane.storage.sqlite import SqliteTickStore
+
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    scratch = f"ticklane_bench_backtest_{__import__('os').getpid()}"
+    store: TickStore
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "sqlite":
+            store = SqliteTickStore(Path(tmp) / "ticks.sqlite3")
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{scratch}"')
+            store = PostgresTickStore(f"postgresql://postgres@127.0.0.1:5432/{scratch}")
+        try:
+            store.migrate()
+            began = time.perf_counter()
+            for i in range(0, len(data), 10_000):
+                store.insert_trades(TradeColumns(INSTRUMENT, data[i : i + 10_000]))
+            load_seconds = time.perf_counter() - began
+            strategy = create_strategy(
+                "sma", {"short_period": 10, "long_period": 30, "quantity": "0.01"}
+            )
+            config = BacktestConfig(
+                instrument=INSTRUMENT,
+                start_ns=START_NS,
+                end_ns=START_NS + DAYS * NANOS_PER_DAY,
+                initial_capital=Decimal("100000"),
+            )
+            engine = BacktestEngine(config, strategy, strategy_hash(strategy))
+            began = time.perf_counter()
+            engine.run(
+                store.stream_trades(INSTRUMENT, config.start_ns, config.end_ns, chunk_rows=500_000)
+            )
+            return len(data) / (time.perf_counter() - began), load_seconds
+        finally:
+            store.close()
+            if backend == "postgresql":
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument(
+        "--from-store", action="store_true", help="also run end to end from SQLite and PostgreSQL"
+    )
     args = parser.parse_args()
     data = synthetic_ticks(args.ticks)
     data_mb = data.nbytes / 2**20
@@ -127,11 +178,22 @@ def main() -> None:
         median.peak_mb = run(name, data, per_tick, trace_memory=True).peak_mb
         figures.append(median)
         print(f"{name}: {figures[-1].ticks_per_s:,.0f} ticks/s", file=sys.stderr)
+    store_rows = []
+    if args.from_store:
+        for backend in ("sqlite", "postgresql"):
+            rate, load = run_from_store(backend, data)
+            print(f"{backend}: {rate:,.0f} ticks/s end to end", file=sys.stderr)
+            store_rows.append(
+                f"| end to end from {backend} (stream_trades + ON_CLOSE_BAR SMA) | "
+                f"{rate:,.0f} ticks/s | | store loaded in {load:.0f} s |"
+            )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "## backtest",
         "",
-        f"Command: `.venv/bin/python -m benchmarks.bench_backtest --ticks {args.ticks}`",
+        f"Command: `.venv/bin/python -m benchmarks.bench_backtest --ticks {args.ticks}"
+        + (" --from-store" if args.from_store else "")
+        + "`",
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}; median of {args.repeat} runs",
@@ -159,6 +221,7 @@ def main() -> None:
         f"({peak / data_mb:.2f}x the data) | ≤ 3x the columnar data | "
         "NautilusTrader 1.9 GB |"
     )
+    lines.extend(store_rows)
     lines.append(f"| process max RSS | {rss_mb:,.0f} MiB | | |")
     section = "\n".join(lines) + "\n"
     print(section)

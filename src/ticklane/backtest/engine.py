@@ -115,6 +115,7 @@ class BacktestEngine:
         self._chunk_ts: Any = np.empty(0, dtype=np.int64)
         self._chunk_price: Any = np.empty(0, dtype=np.int64)
         self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders
+        self._closes: list[tuple[int, int]] = []  # bar closes not yet marked in the portfolio
 
     def _build_exchange(self) -> SimulatedExchange:
         config = self.config
@@ -197,7 +198,8 @@ class BacktestEngine:
                 # Orders from earlier closes fill on ticks inside the bar just closed.
                 self._offer_ticks(until_ts=meta.close_time)
             self._counts["bars"] += 1
-            self.portfolio.mark(meta.close_time, self.config.instrument, bar_data.close_price)
+            # Equity is marked at every close; the points are built in batches (see _apply).
+            self._closes.append((meta.close_time, bar_data.close_raw))
         try:
             signal = self.strategy.on_bar_data(bar_data)
         except Exception as exc:
@@ -253,15 +255,22 @@ class BacktestEngine:
     def _apply(self, events: Iterable[OrderFilled | OrderRejected]) -> None:
         for event in events:
             if isinstance(event, OrderFilled):
+                self._flush_marks()  # the closes before this fill, at the holdings before it
                 self._counts["fills"] += 1
                 self.portfolio.apply_fill(event)
             else:
                 self._counts["rejected"] += 1
                 self._rejections[event.reason.split(":")[0]] += 1
 
+    def _flush_marks(self) -> None:
+        if self._closes:
+            self.portfolio.mark_closes(self.config.instrument, self._closes)
+            self._closes = []
+
     # -- result ----------------------------------------------------------------------------
 
     def _result(self, error: RunError | None) -> BacktestResult:
+        self._flush_marks()
         portfolio, config = self.portfolio, self.config
         metrics = compute_metrics(
             portfolio.equity_curve,

@@ -35,6 +35,7 @@ from typing import Literal, overload
 import msgspec
 
 from ticklane.core.errors import BadDataError
+from ticklane.core.fixed import PRICE_DECIMALS
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.sim.events import OrderFilled
 
@@ -181,6 +182,37 @@ class Portfolio:
         if any(book.quantity != 0 for book in self._books.values()):
             self._exposed_marks += 1
         return equity
+
+    def mark_closes(self, instrument: InstrumentId, closes: list[tuple[int, int]]) -> None:
+        """Equity-curve points for a run of bar closes of one instrument, in time order:
+        ``(ts_ns, price scaled by PRICE_SCALE)``. The same points ``mark`` would append, built
+        in one pass: the engine queues its closes and calls this before each fill (cash and
+        positions change only at fills) and at the end. A flat stretch costs no arithmetic."""
+        if not closes:
+            return
+        if self._curve and closes[0][0] < self._curve[-1][0]:
+            raise BadDataError(
+                f"mark: time {closes[0][0]} is before the previous mark at {self._curve[-1][0]}",
+                field="ts_ns",
+                value=closes[0][0],
+            )
+        book = self._books.get(instrument)
+        quantity = book.quantity if book is not None else _ZERO
+        last_price = Decimal(closes[-1][1]).scaleb(-PRICE_DECIMALS)
+        if quantity == 0:
+            self._prices[instrument] = last_price
+            equity = self.equity  # constant over the run: nothing of this instrument is held
+            self._curve.extend((ts, equity) for ts, _ in closes)
+            if any(b.quantity != 0 for b in self._books.values()):
+                self._exposed_marks += len(closes)
+            return
+        self._prices[instrument] = _ZERO  # exclude this instrument from the base below
+        base = self.equity
+        append = self._curve.append
+        for ts, raw in closes:
+            append((ts, base + quantity * Decimal(raw).scaleb(-PRICE_DECIMALS)))
+        self._prices[instrument] = last_price
+        self._exposed_marks += len(closes)
 
     # -- what the engine and the report read ----------------------------------------------
 

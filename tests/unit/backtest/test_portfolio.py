@@ -214,3 +214,38 @@ def test_trade_encodes_to_json_with_decimals_as_strings() -> None:
     assert decoded["side"] == "long"
     assert decoded["pnl"] == "9.79"  # 10 - 0.1 - 0.11
     assert msgspec.json.decode(msgspec.json.encode(book.trades[0]), type=Trade) == book.trades[0]
+
+
+def test_marking_a_run_of_closes_at_once_gives_the_same_curve_as_one_by_one() -> None:
+    from ticklane.core.fixed import PRICE_SCALE
+
+    closes_a = [(1_000 + i, (40_000 + 7 * i) * PRICE_SCALE) for i in range(5)]
+    closes_b = [(2_000 + i, (41_000 - 3 * i) * PRICE_SCALE) for i in range(5)]
+    one_by_one, batched = Portfolio(Decimal("100000"), "USDT"), Portfolio(Decimal("100000"), "USDT")
+    buy = OrderFilled(
+        client_order_id="O-1",
+        account_id="A",
+        strategy_id="s",
+        instrument=BTC_FOR_MARKS,
+        side=Side.BUY,
+        quantity=Decimal("0.5"),
+        price=Decimal("40100"),
+        fee=Decimal("20.05"),
+        liquidity=Liquidity.TAKER,
+        ts_event=1_500,
+    )
+    for portfolio, batch in ((one_by_one, False), (batched, True)):
+        for closes in (closes_a, closes_b):
+            if batch:
+                portfolio.mark_closes(BTC_FOR_MARKS, closes)
+            else:
+                for ts, raw in closes:
+                    portfolio.mark(ts, BTC_FOR_MARKS, Decimal(raw) / PRICE_SCALE)
+            if closes is closes_a:
+                portfolio.apply_fill(buy)
+    assert batched.equity_curve == one_by_one.equity_curve
+    assert batched.exposure == one_by_one.exposure == 0.5
+    assert batched.equity == one_by_one.equity
+
+
+BTC_FOR_MARKS = InstrumentId("binance", "BTCUSDT")

@@ -11,20 +11,23 @@ What a strategy file needs:
 - ``name``, ``description`` and ``parameters`` on the class;
 - ``on_bar_data`` returning ``HOLD`` or a ``Signal``; the ``BarData`` it receives is reused
   by the caller, so keep numbers from it, never the object itself.
+
+This one derives from ``BarCloseStrategy``, which gives it what every built-in has: calls on
+bar closes only, the ``bar_type`` parameter, order sizing by ``quantity`` or
+``equity_fraction``, and ``self.buy()`` / ``self.sell()`` of that size. Derive from
+``Strategy`` directly to be called on every tick (``bar_data_mode``) or to size each order.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from decimal import Decimal
 
-from ticklane.bars.events import BarData, BarDataMode
-from ticklane.core.bars import BarType
-from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.bars.events import BarData
+from ticklane.strategy.base import BAR_TYPE_PARAMETER, SIZE_PARAMETERS, BarCloseStrategy, Parameter
 from ticklane.strategy.signal import HOLD, Signal
 
 
-class ChannelBreakout(Strategy):
+class ChannelBreakout(BarCloseStrategy):
     """Buys a close above the highest high of the previous ``lookback`` bars; sells a close
     below their lowest low.
 
@@ -42,38 +45,27 @@ class ChannelBreakout(Strategy):
     description = "Channel breakout: buy above the recent high, sell below the recent low."
     parameters = (
         Parameter("lookback", "int", 20, "Bars in the channel.", minimum=1),
-        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        BAR_TYPE_PARAMETER,
         *SIZE_PARAMETERS,
     )
 
-    # Set in on_initialize, which runs on every initialize(params).
+    # Set in setup, which runs on every initialize(params).
     _highs: deque[float]
     _lows: deque[float]
     _long: bool
-    _bar_type: BarType
-    _quantity: Decimal | None
-    _fraction: Decimal | None
 
-    def on_initialize(self) -> None:
+    def setup(self) -> None:
         # self.params holds every parameter, validated (defaults where none was given).
         lookback = self.params["lookback"]
         self._highs = deque(maxlen=lookback)
         self._lows = deque(maxlen=lookback)
         self._long = False
-        self._bar_type = BarType.parse(str(self.params["bar_type"]))
-        self._quantity, self._fraction = self.order_size()
 
     def reset(self) -> None:
         # Called before each run: forget everything seen so far.
         self._highs.clear()
         self._lows.clear()
         self._long = False
-
-    def bar_data_mode(self) -> BarDataMode:
-        return BarDataMode.ON_CLOSE_BAR  # called once per finished bar
-
-    def preferred_bar_type(self) -> BarType:
-        return self._bar_type
 
     def on_bar_data(self, bar_data: BarData) -> Signal:
         if not bar_data.metadata.is_bar_closed:
@@ -84,10 +76,10 @@ class ChannelBreakout(Strategy):
             # max/min walk the window: fine once per bar for a modest lookback
             if not self._long and close > max(self._highs):
                 self._long = True
-                signal = Signal.buy(self._quantity, equity_fraction=self._fraction)
+                signal = self.buy()
             elif self._long and close < min(self._lows):
                 self._long = False
-                signal = Signal.sell(self._quantity, equity_fraction=self._fraction)
+                signal = self.sell()
         # Only now add this bar, so the channel is always the bars before it.
         self._highs.append(bar_data.high)
         self._lows.append(bar_data.low)

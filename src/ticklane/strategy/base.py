@@ -195,3 +195,40 @@ class Strategy(ABC):
         if quantity is not None:
             return quantity, None
         return None, self.params.get("equity_fraction")
+
+
+BAR_TYPE_PARAMETER = Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick.")
+
+
+class BarCloseStrategy(Strategy):
+    """A strategy that decides on bar closes (``ON_CLOSE_BAR``), on the bars of its
+    ``bar_type`` parameter, sized by ``quantity`` or ``equity_fraction``: the shape of every
+    built-in. Subclasses list ``BAR_TYPE_PARAMETER`` and ``SIZE_PARAMETERS`` in ``parameters``,
+    check their own parameters and build indicators in ``setup``, and answer with
+    ``self.buy(reason)`` / ``self.sell(reason)`` or ``HOLD``."""
+
+    _bar_type: BarType
+    _quantity: Decimal | None
+    _fraction: Decimal | None
+
+    def on_initialize(self) -> None:
+        self._bar_type = self.params["bar_type"]
+        self._quantity, self._fraction = self.order_size()
+        self.setup()
+
+    def setup(self) -> None:
+        """Check cross-parameter rules (raise BadDataError) and build indicators."""
+
+    def bar_data_mode(self) -> BarDataMode:
+        return BarDataMode.ON_CLOSE_BAR
+
+    def preferred_bar_type(self) -> BarType:
+        return self._bar_type
+
+    def buy(self, reason: str = "") -> Signal:
+        """A buy of the configured size."""
+        return Signal.buy(self._quantity, equity_fraction=self._fraction, reason=reason)
+
+    def sell(self, reason: str = "") -> Signal:
+        """A sell of the configured size."""
+        return Signal.sell(self._quantity, equity_fraction=self._fraction, reason=reason)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from ticklane.bars.events import BarData, BarDataMode
-from ticklane.core.bars import BarType
+from ticklane.bars.events import BarData
 from ticklane.core.errors import BadDataError
-from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.strategy.base import BAR_TYPE_PARAMETER, SIZE_PARAMETERS, BarCloseStrategy, Parameter
 from ticklane.strategy.indicators import BollingerBands
 from ticklane.strategy.signal import HOLD, Signal
 
 
-class BollingerReversion(Strategy):
+class BollingerReversion(BarCloseStrategy):
     """Buys a close below the lower band and sells when the close is back above the middle band.
 
     Parameters (defaults in brackets):
@@ -39,34 +36,23 @@ class BollingerReversion(Strategy):
     parameters = (
         Parameter("period", "int", 20, "Bars in the middle band (moving mean).", minimum=1),
         Parameter("k", "float", 2.0, "Band width in standard deviations (> 0).", minimum=0),
-        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        BAR_TYPE_PARAMETER,
         *SIZE_PARAMETERS,
     )
 
     _bands: BollingerBands
     _long: bool
-    _bar_type: BarType
-    _quantity: Decimal | None
-    _fraction: Decimal | None
 
-    def on_initialize(self) -> None:
+    def setup(self) -> None:
         k = self.params["k"]
         if not k > 0:
             raise BadDataError(f"parameter k: {k!r} must be > 0", field="k", value=k)
         self._bands = BollingerBands(self.params["period"], k)
         self._long = False
-        self._bar_type = BarType.parse(str(self.params["bar_type"]))
-        self._quantity, self._fraction = self.order_size()
 
     def reset(self) -> None:
         self._bands.reset()
         self._long = False
-
-    def bar_data_mode(self) -> BarDataMode:
-        return BarDataMode.ON_CLOSE_BAR
-
-    def preferred_bar_type(self) -> BarType:
-        return self._bar_type
 
     def on_bar_data(self, bar_data: BarData) -> Signal:
         if not bar_data.metadata.is_bar_closed:
@@ -78,14 +64,10 @@ class BollingerReversion(Strategy):
             middle = bands.value
             if middle is not None and close > middle:
                 self._long = False
-                return Signal.sell(
-                    self._quantity, equity_fraction=self._fraction, reason="back above middle"
-                )
+                return self.sell("back above middle")
         else:
             lower = bands.lower
             if lower is not None and close < lower:
                 self._long = True
-                return Signal.buy(
-                    self._quantity, equity_fraction=self._fraction, reason="below lower band"
-                )
+                return self.buy("below lower band")
         return HOLD

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from ticklane.bars.events import BarData, BarDataMode
-from ticklane.core.bars import BarType
+from ticklane.bars.events import BarData
 from ticklane.core.errors import BadDataError
-from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.strategy.base import BAR_TYPE_PARAMETER, SIZE_PARAMETERS, BarCloseStrategy, Parameter
 from ticklane.strategy.indicators import CROSSED_ABOVE, CROSSED_BELOW, MACD, Crossover
 from ticklane.strategy.signal import HOLD, Signal
 
 
-class MacdCrossover(Strategy):
+class MacdCrossover(BarCloseStrategy):
     """Buys when the MACD line crosses above its signal line; sells on the reverse.
 
     Parameters (defaults in brackets):
@@ -38,17 +35,14 @@ class MacdCrossover(Strategy):
         Parameter("fast_period", "int", 12, "Bars in the fast EMA.", minimum=1),
         Parameter("slow_period", "int", 26, "Bars in the slow EMA.", minimum=2),
         Parameter("signal_period", "int", 9, "Bars in the signal-line EMA.", minimum=1),
-        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        BAR_TYPE_PARAMETER,
         *SIZE_PARAMETERS,
     )
 
     _macd: MACD
     _cross: Crossover
-    _bar_type: BarType
-    _quantity: Decimal | None
-    _fraction: Decimal | None
 
-    def on_initialize(self) -> None:
+    def setup(self) -> None:
         fast, slow = self.params["fast_period"], self.params["slow_period"]
         if fast >= slow:
             raise BadDataError(
@@ -58,18 +52,10 @@ class MacdCrossover(Strategy):
             )
         self._macd = MACD(fast, slow, self.params["signal_period"])
         self._cross = Crossover()
-        self._bar_type = BarType.parse(str(self.params["bar_type"]))
-        self._quantity, self._fraction = self.order_size()
 
     def reset(self) -> None:
         self._macd.reset()
         self._cross.reset()
-
-    def bar_data_mode(self) -> BarDataMode:
-        return BarDataMode.ON_CLOSE_BAR
-
-    def preferred_bar_type(self) -> BarType:
-        return self._bar_type
 
     def on_bar_data(self, bar_data: BarData) -> Signal:
         if not bar_data.metadata.is_bar_closed:
@@ -81,11 +67,7 @@ class MacdCrossover(Strategy):
             return HOLD
         cross = self._cross.update(histogram)
         if cross == CROSSED_ABOVE:
-            return Signal.buy(
-                self._quantity, equity_fraction=self._fraction, reason="MACD crossed above signal"
-            )
+            return self.buy("MACD crossed above signal")
         if cross == CROSSED_BELOW:
-            return Signal.sell(
-                self._quantity, equity_fraction=self._fraction, reason="MACD crossed below signal"
-            )
+            return self.sell("MACD crossed below signal")
         return HOLD

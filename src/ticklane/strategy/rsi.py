@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from ticklane.bars.events import BarData, BarDataMode
-from ticklane.core.bars import BarType
+from ticklane.bars.events import BarData
 from ticklane.core.errors import BadDataError
-from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.strategy.base import BAR_TYPE_PARAMETER, SIZE_PARAMETERS, BarCloseStrategy, Parameter
 from ticklane.strategy.indicators import RSI
 from ticklane.strategy.signal import HOLD, Signal
 
 
-class RsiStrategy(Strategy):
+class RsiStrategy(BarCloseStrategy):
     """Buys when Wilder's RSI of bar closes is below ``oversold``, sells when above ``overbought``.
 
     Parameters (defaults in brackets):
@@ -38,7 +35,7 @@ class RsiStrategy(Strategy):
         Parameter("period", "int", 14, "Bars in the RSI (Wilder's smoothing).", minimum=1),
         Parameter("oversold", "float", 30.0, "Buy below this RSI.", minimum=0, maximum=100),
         Parameter("overbought", "float", 70.0, "Sell above this RSI.", minimum=0, maximum=100),
-        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        BAR_TYPE_PARAMETER,
         *SIZE_PARAMETERS,
     )
 
@@ -46,11 +43,8 @@ class RsiStrategy(Strategy):
     _oversold: float
     _overbought: float
     _long: bool
-    _bar_type: BarType
-    _quantity: Decimal | None
-    _fraction: Decimal | None
 
-    def on_initialize(self) -> None:
+    def setup(self) -> None:
         oversold, overbought = self.params["oversold"], self.params["overbought"]
         if not 0 < oversold < overbought < 100:
             raise BadDataError(
@@ -62,18 +56,10 @@ class RsiStrategy(Strategy):
         self._oversold, self._overbought = float(oversold), float(overbought)
         self._rsi = RSI(self.params["period"])
         self._long = False
-        self._bar_type = BarType.parse(str(self.params["bar_type"]))
-        self._quantity, self._fraction = self.order_size()
 
     def reset(self) -> None:
         self._rsi.reset()
         self._long = False
-
-    def bar_data_mode(self) -> BarDataMode:
-        return BarDataMode.ON_CLOSE_BAR
-
-    def preferred_bar_type(self) -> BarType:
-        return self._bar_type
 
     def on_bar_data(self, bar_data: BarData) -> Signal:
         if not bar_data.metadata.is_bar_closed:
@@ -84,8 +70,8 @@ class RsiStrategy(Strategy):
             return HOLD
         if not self._long and rsi < self._oversold:
             self._long = True
-            return Signal.buy(self._quantity, equity_fraction=self._fraction, reason="oversold")
+            return self.buy("oversold")
         if self._long and rsi > self._overbought:
             self._long = False
-            return Signal.sell(self._quantity, equity_fraction=self._fraction, reason="overbought")
+            return self.sell("overbought")
         return HOLD

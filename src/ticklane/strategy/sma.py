@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from ticklane.bars.events import BarData, BarDataMode
-from ticklane.core.bars import BarType
+from ticklane.bars.events import BarData
 from ticklane.core.errors import BadDataError
-from ticklane.strategy.base import SIZE_PARAMETERS, Parameter, Strategy
+from ticklane.strategy.base import BAR_TYPE_PARAMETER, SIZE_PARAMETERS, BarCloseStrategy, Parameter
 from ticklane.strategy.indicators import (
     CROSSED_ABOVE,
     CROSSED_BELOW,
@@ -17,7 +14,7 @@ from ticklane.strategy.indicators import (
 from ticklane.strategy.signal import HOLD, Signal
 
 
-class SmaCrossover(Strategy):
+class SmaCrossover(BarCloseStrategy):
     """Buys when the short SMA of bar closes crosses above the long SMA; sells on the reverse.
 
     Parameters (defaults in brackets):
@@ -42,18 +39,15 @@ class SmaCrossover(Strategy):
     parameters = (
         Parameter("short_period", "int", 10, "Bars in the short moving average.", minimum=1),
         Parameter("long_period", "int", 30, "Bars in the long moving average.", minimum=2),
-        Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick."),
+        BAR_TYPE_PARAMETER,
         *SIZE_PARAMETERS,
     )
 
     _short: SimpleMovingAverage
     _long: SimpleMovingAverage
     _cross: Crossover
-    _bar_type: BarType
-    _quantity: Decimal | None
-    _fraction: Decimal | None
 
-    def on_initialize(self) -> None:
+    def setup(self) -> None:
         short, long = self.params["short_period"], self.params["long_period"]
         if short >= long:
             raise BadDataError(
@@ -64,19 +58,11 @@ class SmaCrossover(Strategy):
         self._short = SimpleMovingAverage(short)
         self._long = SimpleMovingAverage(long)
         self._cross = Crossover()
-        self._bar_type = BarType.parse(str(self.params["bar_type"]))
-        self._quantity, self._fraction = self.order_size()
 
     def reset(self) -> None:
         self._short.reset()
         self._long.reset()
         self._cross.reset()
-
-    def bar_data_mode(self) -> BarDataMode:
-        return BarDataMode.ON_CLOSE_BAR
-
-    def preferred_bar_type(self) -> BarType:
-        return self._bar_type
 
     def on_bar_data(self, bar_data: BarData) -> Signal:
         if not bar_data.metadata.is_bar_closed:
@@ -89,11 +75,7 @@ class SmaCrossover(Strategy):
             return HOLD
         cross = self._cross.update(short - long)
         if cross == CROSSED_ABOVE:
-            return Signal.buy(
-                self._quantity, equity_fraction=self._fraction, reason="short SMA crossed above"
-            )
+            return self.buy("short SMA crossed above")
         if cross == CROSSED_BELOW:
-            return Signal.sell(
-                self._quantity, equity_fraction=self._fraction, reason="short SMA crossed below"
-            )
+            return self.sell("short SMA crossed below")
         return HOLD

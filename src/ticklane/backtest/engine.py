@@ -183,9 +183,8 @@ class BacktestEngine:
         end = len(ts_array) if until_ts is None else int(np.searchsorted(ts_array, until_ts))
         index = self._fill_from
         while exchange.open_order_count and index < end:
-            self._apply(
-                exchange.on_trade(int(ts_array[index]), price_from_raw(int(price_array[index])))
-            )
+            price = price_from_raw(int(price_array[index]))
+            self._apply(exchange.on_trade(int(ts_array[index]), price, self.config.instrument))
             index += 1
         self._fill_from = max(self._fill_from, end if not exchange.open_order_count else index)
 
@@ -230,6 +229,7 @@ class BacktestEngine:
             quantity=signal.quantity,
             equity_fraction=signal.equity_fraction,
             limit_price=signal.limit_price,
+            stop_price=signal.stop_price,
         )
         reference = price_from_raw(
             bar_data.tick_price_raw if bar_data.has_tick else bar_data.close_raw

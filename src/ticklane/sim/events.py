@@ -14,12 +14,13 @@ from ticklane.strategy.signal import OrderType
 
 class Liquidity(Enum):
     MAKER = "maker"  # a resting limit order filled
-    TAKER = "taker"  # a market order, or a limit order marketable on arrival
+    TAKER = "taker"  # a market order, a limit order marketable on arrival, a triggered stop
 
 
 class Order(msgspec.Struct, frozen=True):
     """An order as submitted. Size: ``quantity``, else ``equity_fraction`` of the account's
-    equity, resolved to a quantity at the fill price."""
+    equity, resolved to a quantity at the fill price. ``limit_price`` belongs to limit orders
+    and ``stop_price`` to stop orders (see ``ticklane.sim.fills``)."""
 
     client_order_id: str
     account_id: str
@@ -31,6 +32,7 @@ class Order(msgspec.Struct, frozen=True):
     quantity: Decimal | None = None
     equity_fraction: Decimal | None = None
     limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 class OrderAccepted(msgspec.Struct, frozen=True):

@@ -16,6 +16,9 @@ The engine hands every trade to ``on_trade`` before the strategy sees it, so an 
 submitted while the strategy handles trade N is first offered trade N+1. ``on_trade`` costs a
 dictionary write and one check when no order is open.
 
+Stop orders wait off the book until a trade prints at or through their stop, then fill at
+that trade like market orders (``ticklane.sim.fills`` states every fill rule).
+
 Buys lock cash (``locked_amounts``: client order id -> (account id, amount)); sells lock the
 base quantity so two sells cannot sell the same coins. Equity is cash (locked part included)
 plus every position at the last trade price of its instrument.
@@ -56,7 +59,9 @@ class _OpenOrder:
     reference_price: Decimal
     locked_cash: Decimal  # in the account's currency (buys)
     locked_quantity: Decimal  # base quantity (sells)
-    marketable: bool  # a limit order that crossed at submission, until its first trade
+    # A limit order that crossed at submission, or a stop order already triggered there,
+    # until its first trade.
+    marketable: bool
 
 
 class SimulatedExchange:
@@ -177,7 +182,8 @@ class SimulatedExchange:
         """Check `order` and lock what it needs, or reject it with the reason.
 
         `reference_price` is the price the strategy decided on; it sizes the lock of a market
-        order and of an equity fraction, and decides whether a limit order crosses on arrival.
+        order and of an equity fraction, and decides whether a limit order crosses on arrival
+        and whether a stop order is already triggered (it then fills on the next trade).
         """
         if not reference_price.is_finite() or reference_price <= 0:
             raise PermanentError(f"reference price {reference_price} must be positive")
@@ -278,6 +284,15 @@ class SimulatedExchange:
                 if limit is None or not limit.is_finite() or limit <= 0:
                     return "limit order needs a positive limit price"
                 price_to_raw(limit, field="limit_price")  # at most 9 places
+            if order.order_type is OrderType.STOP:
+                stop = order.stop_price
+                if stop is None or not stop.is_finite() or stop <= 0:
+                    return "stop order needs a positive stop price"
+                if order.limit_price is not None:
+                    return "stop order has a limit price: stop-limit orders are not supported"
+                price_to_raw(stop, field="stop_price")  # at most 9 places
+            elif order.stop_price is not None:
+                return f"stop price given on a {order.order_type.value} order"
         except OutOfRangeError as exc:
             return str(exc)
         return None
@@ -317,7 +332,9 @@ class SimulatedExchange:
                 have = f"{format_decimal(held)} available (no short selling)"
                 return _rejected(order, f"insufficient position: need {need}, {have}", None)
             account.lock_position(order.instrument, quantity)
-        marketable = order.order_type is OrderType.LIMIT and model.is_marketable(
+        # A stop crossed at submission is triggered, but by a price the strategy has seen:
+        # like a market order it fills on the next trade, never at the reference price.
+        marketable = order.order_type is not OrderType.MARKET and model.is_marketable(
             order, reference_price
         )
         self._open[order.client_order_id] = _OpenOrder(

@@ -10,6 +10,14 @@ Every assumption about a fill is written down at the line that makes it. In shor
 - Fees are charged in the account's currency on the notional, at the maker or taker rate.
 - Slippage moves a taker's price against the trader (buy higher, sell lower); a resting limit
   order filled as maker gets exactly its limit price.
+- Stop orders (stop-market): a buy stop triggers at the first trade at or above its stop
+  price, a sell stop at the first trade at or below it, and fills AT THAT TRADE'S PRICE with
+  slippage, as taker (a gap through the stop fills at the gapped price, not at the stop). A
+  stop already crossed at submission triggers on the next trade, like a market order; under
+  the optimistic policy it fills at the reference price instead, and an uncrossed stop rests.
+- Open orders meet each trade in submission order; every order the trade touches fills on it,
+  each at its own rule's price. Within a bar, a stop and a limit are resolved by which trade
+  touches each first (the simulation is tick by tick, not bar by bar).
 - Orders fill whole (no partial fills, no queue position, no volume limit).
 """
 
@@ -140,7 +148,10 @@ class FillModel:
 
     @staticmethod
     def is_marketable(order: Order, reference_price: Decimal) -> bool:
-        """Whether a limit order would cross at `reference_price` (market orders always do)."""
+        """Whether a limit order would cross at `reference_price`, or a stop order would
+        already be triggered there (market orders always cross)."""
+        if order.order_type is OrderType.STOP and order.stop_price is not None:
+            return _stop_touched(order, reference_price)
         if order.order_type is OrderType.MARKET or order.limit_price is None:
             return True
         if order.side is Side.BUY:
@@ -149,6 +160,8 @@ class FillModel:
 
     def expected_liquidity(self, order: Order, reference_price: Decimal) -> Liquidity:
         """Taker if the order crosses on arrival, maker if it will rest (for the fee estimate)."""
+        if order.order_type is OrderType.STOP:
+            return Liquidity.TAKER  # a stop always fills as a market order once triggered
         return Liquidity.TAKER if self.is_marketable(order, reference_price) else Liquidity.MAKER
 
     def estimated_price(self, order: Order, reference_price: Decimal) -> Decimal:
@@ -157,6 +170,15 @@ class FillModel:
             # A buy never pays more than its limit, a sell never gets less: the limit bounds
             # the cost of a buy and the quantity a sell of an equity fraction needs.
             return order.limit_price
+        if order.order_type is OrderType.STOP and order.stop_price is not None:
+            # A stop fills like a market order at the trade that triggers it, at the stop or
+            # beyond: the stop with slippage is the estimate, the reference price if the stop
+            # is already crossed there (then it is a market order now). A gap past the stop is
+            # caught at fill time, as for a market order.
+            buy = order.side is Side.BUY
+            stop = order.stop_price
+            trigger = max(stop, reference_price) if buy else min(stop, reference_price)
+            return self.slippage.apply(trigger, order.side)
         # A market order will trade at an unknown later price; the reference price with
         # slippage is the estimate. A later price above it is caught at fill time.
         return self.slippage.apply(reference_price, order.side)
@@ -166,9 +188,17 @@ class FillModel:
     ) -> tuple[Decimal, Liquidity] | None:
         """The fill price and liquidity if the trade at `trade_price` fills `order`, else None.
 
-        `marketable` says whether a limit order crossed at submission and this is its first
-        trade since; afterwards it rests on the book.
+        `marketable` says whether a limit order crossed (or a stop order was triggered) at
+        submission and this is its first trade since; afterwards it rests on the book.
         """
+        if order.order_type is OrderType.STOP and order.stop_price is not None:
+            if not marketable and not _stop_touched(order, trade_price):
+                return None  # the stop is not reached: it waits, off the book
+            # Fill assumption: a triggered stop becomes a market order and fills AT THE PRICE
+            # OF THE TRADE THAT TRIGGERED IT (not at the stop), with slippage, as taker. A gap
+            # through the stop therefore fills at the gapped price. A stop triggered at
+            # submission fills at the next trade, whatever its price, like a market order.
+            return self.slippage.apply(trade_price, order.side), Liquidity.TAKER
         limit = order.limit_price
         if order.order_type is OrderType.MARKET or limit is None:
             # A market order takes whatever the next trade prints, moved by slippage.
@@ -191,7 +221,10 @@ class FillModel:
         self, order: Order, reference_price: Decimal
     ) -> tuple[Decimal, Liquidity] | None:
         """SIGNAL_BAR_CLOSE_OPTIMISTIC: the fill at the reference price itself, as if it were
-        still tradable; None for a limit order that does not cross there (it rests)."""
+        still tradable; None for a limit order that does not cross there or a stop order not
+        triggered there (it rests)."""
+        if order.order_type is OrderType.STOP and not self.is_marketable(order, reference_price):
+            return None  # OPTIMISTIC only for a stop already crossed at the reference price
         # OPTIMISTIC: the reference price (the signal bar's close) is treated as the price of
         # a trade arriving right after the decision.
         return self.match_trade(order, reference_price, marketable=True)
@@ -213,3 +246,11 @@ class FillModel:
         with localcontext(EXACT):
             notional = quantity * price
             return notional + self.fees.fee(notional, liquidity)
+
+
+def _stop_touched(order: Order, price: Decimal) -> bool:
+    """Whether a trade at `price` triggers the stop order `order` (at or through its stop)."""
+    stop = order.stop_price
+    if stop is None:
+        return False
+    return price >= stop if order.side is Side.BUY else price <= stop

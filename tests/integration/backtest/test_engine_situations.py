@@ -151,3 +151,53 @@ def test_a_run_without_ticks_has_no_bars_and_no_trades() -> None:
     result = run(strategy, np.zeros(0, dtype=TRADE_DTYPE), end_s=600)
     assert (result.ticks, result.bars, result.total_trades) == (0, 0, 0)
     assert result.final_equity == Decimal("100000")
+
+
+def test_buy_then_stop_loss_sells_at_the_first_tick_through_the_stop() -> None:
+    data = ticks((1, "100"), (2, "101"), (3, "98"), (4, "95.5"), (5, "94.5"), (6, "93"), (7, "99"))
+
+    def buy_then_protect(e: BarData) -> Signal | None:
+        if not e.has_tick:
+            return None
+        if e.tick_trade_id == 1:
+            return Signal.buy(Decimal("1"))  # fills at tick 2 (101)
+        if e.tick_trade_id == 2:  # the buy has filled: protect it with a stop at 95
+            return Signal.sell(Decimal("1"), stop_price=Decimal("95"), reason="stop-loss")
+        return None
+
+    result = run(Scripted(BarDataMode.ON_EACH_TICK, buy_then_protect), data, end_s=60)
+    assert (result.fills, result.rejected) == (2, 0)
+    [trade] = result.trades
+    # 95.5 stays above the stop; 94.5 at 5 s is the first trade at or below 95 and the price
+    # of the fill (not the stop, not the later 93).
+    assert (trade.entry_price, trade.exit_price, trade.exit_ts) == (
+        Decimal("101"),
+        Decimal("94.5"),
+        T0 + 5 * S,
+    )
+    assert result.final_equity == Decimal("100000") - Decimal("101") + Decimal("94.5")
+
+
+def test_stop_loss_placed_at_a_bar_close_fills_inside_the_next_bar_at_the_crossing_tick() -> None:
+    data = ticks(
+        (5, "100"), (30, "100"), (65, "102"), (90, "101"),
+        (125, "100"), (130, "98.5"), (150, "97"), (170, "100"),
+    )  # fmt: skip
+
+    def buy_then_protect(e: BarData) -> Signal | None:
+        if e.ts_event == T0 + MINUTE:
+            return Signal.buy(Decimal("1"))  # fills at 65 s (102)
+        if e.ts_event == T0 + 2 * MINUTE:  # close 101: a stop-loss at 99
+            return Signal.sell(Decimal("1"), stop_price=Decimal("99"))
+        return None
+
+    result = run(Scripted(BarDataMode.ON_CLOSE_BAR, buy_then_protect), data, end_s=180)
+    [trade] = result.trades
+    # The third bar's low is 97 and its close 100; the stop fills at 98.5, the tick at 130 s
+    # that first went through 99.
+    assert (trade.entry_price, trade.exit_price, trade.exit_ts) == (
+        Decimal("102"),
+        Decimal("98.5"),
+        T0 + 130 * S,
+    )
+    assert result.final_equity == Decimal("100000") - Decimal("102") + Decimal("98.5")

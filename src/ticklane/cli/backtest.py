@@ -6,23 +6,26 @@ import sys
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 
-from ticklane.backtest.engine import FILL_CHOICES, BacktestConfig, BacktestEngine
-from ticklane.backtest.report import print_report
-from ticklane.backtest.result import BacktestResult
 from ticklane.cli.common import err, fail, handle_errors, opened_store, out
 from ticklane.config import load_settings
 from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.time import format_ns, parse_datetime
 from ticklane.storage import Order, TickStore
-from ticklane.strategy.base import Strategy
-from ticklane.strategy.registry import available_strategies, create_strategy, strategy_hash
+
+if TYPE_CHECKING:
+    from ticklane.backtest.engine import BacktestConfig
+    from ticklane.backtest.result import BacktestResult
+    from ticklane.strategy.base import Strategy
+
+# The engine and strategies are imported where used: every trading-core command would pay
+# for them at start-up otherwise.
 
 CHUNK_ROWS = 500_000
 
@@ -77,6 +80,10 @@ def backtest(
     list_strategies: Annotated[bool, typer.Option("--list", help="List strategies.")] = False,
 ) -> None:
     """Backtest a strategy over stored ticks (interactive without arguments in a terminal)."""
+    from ticklane.backtest.engine import FILL_CHOICES, BacktestConfig
+    from ticklane.backtest.report import print_report
+    from ticklane.strategy.registry import create_strategy
+
     if list_strategies:
         _print_strategies()
         return
@@ -144,6 +151,9 @@ def _range(
 def _run(
     store: TickStore, config: BacktestConfig, strategy: Strategy
 ) -> tuple[BacktestResult, float]:
+    from ticklane.backtest.engine import BacktestEngine
+    from ticklane.strategy.registry import strategy_hash
+
     engine = BacktestEngine(config, strategy, strategy_hash(strategy))
     chunks = store.stream_trades(
         config.instrument, config.start_ns, config.end_ns, chunk_rows=CHUNK_ROWS
@@ -170,6 +180,8 @@ def _run(
 
 
 def _print_strategies() -> None:
+    from ticklane.strategy.registry import available_strategies
+
     for info in available_strategies():
         out.print(f"[bold]{info.name}[/]: {info.description}")
         for parameter in info.parameters:
@@ -181,6 +193,8 @@ def _print_strategies() -> None:
 
 
 def _ask(store: TickStore) -> tuple[str, str, str, list[str], str | None, str | None, str]:
+    from ticklane.strategy.registry import available_strategies
+
     series = [s for s in store.stats().series if s.table == "tick_data"]
     if not series:
         fail("the tick store is empty: import or fetch ticks first", 1)

@@ -107,6 +107,7 @@ class BacktestEngine:
         self.mode = strategy.bar_data_mode()
         self.per_tick = self.mode is not BarDataMode.ON_CLOSE_BAR or not self.bar_type.is_time_based
         self.aggregator = BarAggregator(config.instrument, self.bar_type, self.mode, self._on_event)
+        self._decide = strategy.on_bar_data  # bound once: called for every event
         self._optimistic = FILL_CHOICES[config.fill] is FillPolicy.SIGNAL_BAR_CLOSE_OPTIMISTIC
         self._counts: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
@@ -191,28 +192,28 @@ class BacktestEngine:
     # -- events ----------------------------------------------------------------------------
 
     def _on_event(self, bar_data: BarData) -> None:
-        meta = bar_data.metadata
-        if meta.is_bar_closed:
-            if not self.per_tick and self.exchange.open_order_count:
-                # Orders from earlier closes fill on ticks inside the bar just closed.
-                self._offer_ticks(until_ts=meta.close_time)
-            self._counts["bars"] += 1
-            # Equity is marked at every close; the points are built in batches (see _apply).
-            self._closes.append((meta.close_time, bar_data.close_raw))
-        try:
-            signal = self.strategy.on_bar_data(bar_data)
-        except Exception as exc:
-            raise StrategyFailed(
-                RunError(
-                    message=f"{type(exc).__name__}: {exc}",
-                    ts_event=bar_data.ts_event,
-                    bar_open_time=meta.open_time,
-                    tick_trade_id=bar_data.tick_trade_id if bar_data.has_tick else None,
-                )
-            ) from exc
-        if signal is HOLD or signal.action is Action.HOLD:
+        # Tick events come first and lean: in ON_EACH_TICK this runs for every tick.
+        if bar_data.has_tick:
+            try:
+                signal = self._decide(bar_data)
+            except Exception as exc:
+                raise StrategyFailed(_failure(exc, bar_data)) from exc
+            if signal is not HOLD and signal.action is not Action.HOLD:
+                self._submit(signal, bar_data)
             return
-        self._submit(signal, bar_data)
+        meta = bar_data.metadata  # a bar close
+        if not self.per_tick and self.exchange.open_order_count:
+            # Orders from earlier closes fill on ticks inside the bar just closed.
+            self._offer_ticks(until_ts=meta.close_time)
+        self._counts["bars"] += 1
+        # Equity is marked at every close; the points are built in batches (see _apply).
+        self._closes.append((meta.close_time, bar_data.close_raw))
+        try:
+            signal = self._decide(bar_data)
+        except Exception as exc:
+            raise StrategyFailed(_failure(exc, bar_data)) from exc
+        if signal is not HOLD and signal.action is not Action.HOLD:
+            self._submit(signal, bar_data)
 
     def _submit(self, signal: Signal, bar_data: BarData) -> None:
         self._counts["signals"] += 1
@@ -310,6 +311,16 @@ class BacktestEngine:
             equity_curve=list(portfolio.equity_curve),
             error=error,
         )
+
+
+def _failure(exc: Exception, bar_data: BarData) -> RunError:
+    """Where and why the strategy failed, from the event it was given."""
+    return RunError(
+        message=f"{type(exc).__name__}: {exc}",
+        ts_event=bar_data.ts_event,
+        bar_open_time=bar_data.metadata.open_time,
+        tick_trade_id=bar_data.tick_trade_id if bar_data.has_tick else None,
+    )
 
 
 def _plain(value: object) -> object:

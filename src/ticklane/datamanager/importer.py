@@ -33,6 +33,13 @@ Columns
     ``trade_id,price,qty,quote_qty,time,is_buyer_maker,is_best_match``; the same layout with
     its header row is read through the aliases above. It has no symbol column.
 
+    Kraken's headerless bulk trades CSV (``BCHEUR.csv``) is recognised by its 3 columns, an
+    epoch-seconds first cell and decimal second and third cells: ``time,price,volume``, the
+    seconds an integer or with a fraction (``1672531436.1234``), read exactly. Kraken gives
+    no side and no trade id: ``side`` is ``Side.NONE`` (the venue did not say) and
+    ``is_buyer_maker`` false, and trade ids are derived (see *Trade ids*). It has no symbol
+    column. Any other 3-column file without a header is refused as a wrong layout.
+
 Timestamps
     One format per file, decided from its first 1,000 rows (several formats there are refused,
     naming a row of each): ISO 8601 (``2024-01-02T03:04:05.123456789+05:30``; no offset means
@@ -55,6 +62,17 @@ Trade ids
     Otherwise (UUIDs and the like) every id is hashed to a stable positive 63-bit integer:
     ``blake2b(id.strip().encode("utf-8"), digest_size=8)`` read big-endian, top bit cleared
     (see ``hashed_trade_id``).
+
+    Files without trade ids (Kraken) get derived ids: ``derived_trade_id(ts_ns, price_raw,
+    quantity_raw, n)``, ``blake2b`` of the four as big-endian int64 (``digest_size=8``, top bit
+    cleared), where ``n`` counts the earlier rows of the same file with the same timestamp,
+    price and quantity. Two identical trades in one second stay two trades, and importing the
+    file again, or a later file holding the whole of the same seconds, adds nothing. The
+    limit: identical trades of one second that are split across two files are numbered from
+    0 in each file, so they are stored as many times as the file holding most of them has
+    them - one at the end of a file and one at the start of the next are stored as one.
+    Counting across blocks remembers the last 60 seconds before the latest timestamp seen,
+    so it is exact for files in time order (Kraken's are).
 
 Bad rows
     A wrong layout raises ``BadDataError`` before anything is produced. A row that cannot be
@@ -84,7 +102,7 @@ from ticklane.core.columnar import RowError, TradeArray, TradeColumns
 from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId, check_exchange
 from ticklane.datamanager.importer_block import Block, BlockConverter
-from ticklane.datamanager.importer_convert import hashed_trade_id
+from ticklane.datamanager.importer_convert import derived_trade_id, hashed_trade_id
 from ticklane.datamanager.importer_layout import (
     FileLayout,
     TimestampFormat,
@@ -96,6 +114,7 @@ __all__ = [
     "FileLayout",
     "ImportChunk",
     "TimestampFormat",
+    "derived_trade_id",
     "hashed_trade_id",
     "inspect_trade_file",
     "read_trade_file",

@@ -17,6 +17,7 @@ from ticklane.core.identifiers import check_symbol
 from ticklane.datamanager.importer_convert import (
     Bools,
     RowProblems,
+    TradeIdDeriver,
     fill_sides,
     scaled,
     timestamps,
@@ -40,6 +41,7 @@ class BlockConverter:
     def __init__(self, layout: FileLayout) -> None:
         self._layout = layout
         self._symbol_problems: dict[str, str | None] = {}
+        self._deriver = TradeIdDeriver() if layout.trade_ids_derived else None
 
     def convert(self, columns: Mapping[str, pa.Array], position_of: Callable[[int], int]) -> Block:
         """Convert the block ``columns`` (field -> array); ``position_of`` numbers its rows."""
@@ -53,9 +55,17 @@ class BlockConverter:
         data["price"] = scaled(columns["price"], PRICE_DECIMALS, "price", problems)
         data["quantity"] = scaled(columns["quantity"], QUANTITY_DECIMALS, "quantity", problems)
         fill_sides(columns, data, problems)
-        data["trade_id"] = trade_ids(columns["trade_id"], self._layout.trade_ids_hashed, problems)
+        if self._deriver is None:
+            data["trade_id"] = trade_ids(
+                columns["trade_id"], self._layout.trade_ids_hashed, problems
+            )
         _validate(columns, data, problems)
         good = ~problems.bad
+        if self._deriver is not None:  # from the good rows' values, so after every check
+            rows = data[good]
+            data["trade_id"][good] = self._deriver.ids(
+                rows["ts_event"], rows["price"], rows["quantity"]
+            )
         parts: list[tuple[str, TradeArray]] = []
         if symbols is None:
             parts.append((self._layout.symbol or "", data if good.all() else data[good]))

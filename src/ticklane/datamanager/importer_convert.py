@@ -5,14 +5,15 @@ on the block, the rows whose text has a shape the cast always handles (a regular
 the column's *screen*) are cast together, and only the others are parsed one at a time by the
 exact slow parser, which also writes the message the user sees; a column without a screen is
 halved around the failing rows down to ``LEAF_ROWS``. A clean block never runs a per-row Python
-loop; a dirty one runs it on its bad rows (and a few neighbours). Non-integer trade ids are the
-exception: hashing them costs one ``blake2b`` call per row.
+loop; a dirty one runs it on its bad rows (and a few neighbours). Non-integer trade ids and
+derived ones (Kraken) are the exception: hashing them costs one ``blake2b`` call per row.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -65,6 +66,9 @@ _SIDE_BY_WORD: Final = {"buy": Side.BUY, "b": Side.BUY, "sell": Side.SELL, "s": 
 _BOOL_WORDS: Final = pa.array(["true", "false", "1", "0"])
 _BOOL_CODES: Final = np.array([1, 0, 1, 0], dtype=np.int64)
 _BOOL_BY_WORD: Final = {"true": 1, "false": 0, "1": 1, "0": 0}
+# How far back (in ns, from the latest timestamp seen) repeats are remembered across blocks.
+REPEAT_WINDOW_NS: Final = 60 * 1_000_000_000
+_DERIVED_KEY: Final = struct.Struct(">qqqq")
 
 
 def hashed_trade_id(text: str) -> int:
@@ -79,6 +83,68 @@ def hashed_trade_id(text: str) -> int:
         raise BadDataError(f"trade_id: {text!r} is empty", field="trade_id", value=text)
     digest = hashlib.blake2b(value, digest_size=8).digest()
     return int.from_bytes(digest, "big") & INT64_MAX or 1
+
+
+def derived_trade_id(ts_ns: int, price_raw: int, quantity_raw: int, repeat: int) -> int:
+    """The stable positive 63-bit id of a trade from a file without trade ids (Kraken).
+
+    ``blake2b(struct.pack(">qqqq", ts_ns, price_raw, quantity_raw, repeat), digest_size=8)``
+    read big-endian with the top bit cleared (0 becomes 1), where ``repeat`` counts the rows
+    before it in the same file with the same ``(ts_ns, price_raw, quantity_raw)``: identical
+    trades in one second stay distinct, and importing the file again gives the same ids.
+    """
+    key = _DERIVED_KEY.pack(ts_ns, price_raw, quantity_raw, repeat)
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") & INT64_MAX or 1
+
+
+class TradeIdDeriver:
+    """``derived_trade_id`` for every row of a file's blocks, given in file order.
+
+    The repeat counts are found by sorting (no Python loop, repeated or not); the one
+    ``blake2b`` call per row is the cost. Across blocks it remembers the rows within
+    ``REPEAT_WINDOW_NS`` of the latest timestamp seen, so the counts are exact for a file in
+    time order (Kraken's are) or out of order by less than that; a row older than that only
+    counts the repeats before it that are still remembered.
+    """
+
+    def __init__(self) -> None:
+        empty: Int64s = np.zeros(0, dtype=np.int64)
+        self._kept: tuple[Int64s, Int64s, Int64s] = (empty, empty, empty)
+        self._latest: int | None = None
+
+    def ids(self, ts: Int64s, price: Int64s, quantity: Int64s) -> Int64s:
+        """Ids of these rows, the next ones of the file (bad rows already left out)."""
+        if not len(ts):
+            return np.zeros(0, dtype=np.int64)
+        kept = len(self._kept[0])
+        kept_ts, kept_price, kept_qty = self._kept
+        all_ts = np.concatenate((kept_ts, ts))
+        all_price = np.concatenate((kept_price, price))
+        all_qty = np.concatenate((kept_qty, quantity))
+        # lexsort is stable: rows with the same triple stay in file order.
+        order = np.lexsort((all_qty, all_price, all_ts))
+        s_ts, s_price, s_qty = all_ts[order], all_price[order], all_qty[order]
+        first: Bools = np.ones(len(order), dtype=bool)
+        first[1:] = (
+            (s_ts[1:] != s_ts[:-1]) | (s_price[1:] != s_price[:-1]) | (s_qty[1:] != s_qty[:-1])
+        )
+        repeats: Int64s = np.zeros(len(order), dtype=np.int64)
+        if not first.all():
+            starts = np.flatnonzero(first)
+            in_order = np.arange(len(order), dtype=np.int64) - starts[np.cumsum(first) - 1]
+            repeats[order] = in_order
+        self._latest = max(int(ts.max()), self._latest if self._latest is not None else 0)
+        recent = all_ts >= self._latest - REPEAT_WINDOW_NS
+        self._kept = (all_ts[recent], all_price[recent], all_qty[recent])
+        words = np.empty((len(ts), 4), dtype=">i8")
+        words[:, 0], words[:, 1], words[:, 2] = ts, price, quantity
+        words[:, 3] = repeats[kept:]
+        keys = words.view("V32").ravel().tolist()  # 32 bytes per row, zero bytes kept
+        blake2b = hashlib.blake2b
+        digests = b"".join([blake2b(key, digest_size=8).digest() for key in keys])
+        ids = np.frombuffer(digests, dtype=">u8").astype(np.int64) & INT64_MAX
+        ids[ids == 0] = 1
+        return ids
 
 
 class RowProblems:
@@ -402,7 +468,11 @@ def fill_sides(columns: Mapping[str, pa.Array], data: TradeArray, problems: RowP
             text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
             maker = _words(text, _BOOL_WORDS, _BOOL_CODES, _bool_slow, "is_buyer_maker", problems)
     # The buyer was the maker exactly when the seller took liquidity: the aggressor sold.
-    if side is None and maker is not None:
+    if side is None and maker is None:
+        # Neither column (Kraken): the venue did not say, so Side.NONE and not buyer-maker.
+        side = np.full(len(data), int(Side.NONE), dtype=np.int64)
+        maker = np.zeros(len(data), dtype=np.int64)
+    elif side is None and maker is not None:
         side = np.where(maker == 1, int(Side.SELL), int(Side.BUY))
     elif maker is None and side is not None:
         maker = (side == Side.SELL).astype(np.int64)

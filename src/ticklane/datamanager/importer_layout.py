@@ -70,12 +70,21 @@ _BINANCE_FIELDS: Final = {
     "timestamp": 4,
     "is_buyer_maker": 5,
 }
+# The headerless bulk trades CSV Kraken publishes: unix seconds (integer or with a fraction),
+# price, volume. No side, no trade id: the side is left unknown and ids are derived (see
+# ``importer_convert.TradeIdDeriver``).
+KRAKEN_TRADES_COLUMNS: Final = ("time", "price", "volume")
+_KRAKEN_FIELDS: Final = {"timestamp": 0, "price": 1, "quantity": 2}
+KRAKEN_DESCRIPTION: Final = (
+    "Kraken bulk trades (timestamp,price,volume; no side, no trade id: ids derived)"
+)
 
 CSV_SUFFIXES: Final = (".csv", ".txt", ".csv.gz", ".txt.gz", ".zip")
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _DELIMITERS: Final = (",", "\t", ";", "|")
 _EPOCH_TEXT: Final = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _INTEGER_TEXT: Final = re.compile(r"^\s*\d+\s*$")
+_DECIMAL_CELL: Final = re.compile(r"^(?:\d+\.?\d*|\.\d+)$")
 
 
 class TimestampFormat(StrEnum):
@@ -119,7 +128,9 @@ class FileLayout(msgspec.Struct, frozen=True):
     path: Path
     format: str  # "csv" or "parquet"
     compression: str  # "none", "gzip" or "zip"
-    layout: str  # "header" or "binance-trades" (the headerless Binance archive)
+    # "header", "binance-trades" (the headerless Binance archive) or "kraken-trades" (the
+    # headerless Kraken bulk trades: no side, trade ids derived)
+    layout: str
     columns_found: tuple[str, ...]
     columns: dict[str, int]
     timestamps: TimestampFormat
@@ -136,6 +147,11 @@ class FileLayout(msgspec.Struct, frozen=True):
         return self.layout == "header"
 
     @property
+    def trade_ids_derived(self) -> bool:
+        """The file has no trade ids (Kraken): they are derived from each row's values."""
+        return self.layout == "kraken-trades"
+
+    @property
     def description(self) -> str:
         """A few lines for the user: format, which column gives what, how values are read."""
         if self.format == "parquet":
@@ -144,16 +160,24 @@ class FileLayout(msgspec.Struct, frozen=True):
             kind = {"gzip": "CSV (gzip)", "zip": f"CSV (in zip: {self.zip_member})"}.get(
                 self.compression, "CSV"
             )
-            if not self.has_header:
+            if self.trade_ids_derived:
+                kind += f", no header: {KRAKEN_DESCRIPTION}"
+            elif not self.has_header:
                 kind += ", no header: Binance trades archive layout"
         lines = [f"{self.path.name}: {kind}, {self.file_size:,} bytes"]
         for field in FIELDS:
             if field in self.columns:
                 source = f"column {self.columns_found[self.columns[field]]!r}"
+            elif field == "side" and "is_buyer_maker" not in self.columns:
+                source = "none (the venue does not say)"
             elif field == "side":
                 source = "derived from is_buyer_maker"
+            elif field == "is_buyer_maker" and "side" not in self.columns:
+                source = "false (no side)"
             elif field == "is_buyer_maker":
                 source = "derived from side"
+            elif field == "trade_id":
+                source = "derived from timestamp, price, quantity and repeat count (blake2b)"
             else:
                 source = f"{self.symbol} (given)"
             lines.append(f"  {field:<15} <- {source}")
@@ -162,6 +186,8 @@ class FileLayout(msgspec.Struct, frozen=True):
         if ignored:
             lines.append("ignored columns: " + ", ".join(ignored))
         ids = "hashed strings (blake2b)" if self.trade_ids_hashed else "integers"
+        if self.trade_ids_derived:
+            ids = "derived (blake2b)"
         lines.append(f"timestamps: {self.timestamps}; trade ids: {ids}")
         if "symbol" in self.columns:
             lines.append("symbols in the first rows: " + (", ".join(self.symbols_seen) or "none"))
@@ -218,9 +244,12 @@ def _inspect_csv(path: Path, symbol: str | None) -> FileLayout:
     elif len(first) == len(BINANCE_TRADES_COLUMNS) and _INTEGER_TEXT.match(first[0]):
         found, layout, data_rows = BINANCE_TRADES_COLUMNS, "binance-trades", rows
         columns = dict(_BINANCE_FIELDS)
+    elif _is_kraken_row(first):
+        found, layout, data_rows = KRAKEN_TRADES_COLUMNS, "kraken-trades", rows
+        columns = dict(_KRAKEN_FIELDS)
     else:
         raise _layout_error(path, tuple(first), "no recognised header and not a known layout")
-    _check_columns(path, found, columns, symbol)
+    _check_columns(path, found, columns, symbol, derived=layout == "kraken-trades")
     samples: dict[str, list[tuple[int, str | None]]] = {field: [] for field in columns}
     taken = 0
     for position, row in enumerate(data_rows, start=1):
@@ -237,6 +266,17 @@ def _inspect_csv(path: Path, symbol: str | None) -> FileLayout:
             path, "csv", compression, layout, found, columns, samples, symbol, delimiter, member
         ),
         lines_before_data=skip,
+    )
+
+
+def _is_kraken_row(cells: list[str]) -> bool:
+    """Kraken bulk trades: 3 cells, epoch seconds (maybe with a fraction), two decimals."""
+    return (
+        len(cells) == len(KRAKEN_TRADES_COLUMNS)
+        and _EPOCH_TEXT.match(cells[0]) is not None
+        and not cells[0].startswith("-")
+        and epoch_format_of(int(cells[0].split(".", 1)[0])) is TimestampFormat.EPOCH_S
+        and all(_DECIMAL_CELL.match(cell) for cell in cells[1:])
     )
 
 
@@ -388,10 +428,20 @@ def _map_header(path: Path, found: tuple[str, ...]) -> dict[str, int]:
 
 
 def _check_columns(
-    path: Path, found: tuple[str, ...], columns: dict[str, int], symbol: str | None
+    path: Path,
+    found: tuple[str, ...],
+    columns: dict[str, int],
+    symbol: str | None,
+    *,
+    derived: bool = False,
 ) -> None:
-    missing = [field for field in REQUIRED if field not in columns]
-    if "side" not in columns and "is_buyer_maker" not in columns:
+    """Refuse missing columns; with ``derived`` (Kraken) trade id and side need no column."""
+    missing = [
+        field
+        for field in REQUIRED
+        if field not in columns and not (derived and field == "trade_id")
+    ]
+    if "side" not in columns and "is_buyer_maker" not in columns and not derived:
         missing.append("side or is_buyer_maker")
     if missing:
         raise _layout_error(path, found, "missing " + ", ".join(missing))
@@ -407,7 +457,9 @@ def _layout_error(path: Path, found: tuple[str, ...], problem: str) -> BadDataEr
     return BadDataError(
         f"{path}: {problem}. Columns found: {', '.join(found) or 'none'}. "
         f"Expected a header with {EXPECTED_COLUMNS}, "
-        f"or the headerless Binance trades layout ({','.join(BINANCE_TRADES_COLUMNS)})",
+        f"or the headerless Binance trades layout ({','.join(BINANCE_TRADES_COLUMNS)}), "
+        f"or the headerless Kraken trades layout ({','.join(KRAKEN_TRADES_COLUMNS)}: "
+        "epoch seconds and two decimals)",
         field="columns",
         value=found,
     )
@@ -436,7 +488,7 @@ def _finish(
         columns_found=found,
         columns=columns,
         timestamps=timestamps,
-        trade_ids_hashed=_trade_ids_hashed(samples["trade_id"]),
+        trade_ids_hashed=_trade_ids_hashed(samples.get("trade_id", [])),
         symbol=symbol,
         symbols_seen=_symbols_seen(path, samples.get("symbol", []), symbol),
         file_size=path.stat().st_size,

@@ -81,13 +81,25 @@ def test_wrong_column_layout_is_refused_before_anything_is_written(cli: Cli) -> 
     assert cli.json("db", "stats")["series"][0]["rows"] == 3  # what was stored stays stored
 
 
-def test_kraken_bulk_trades_csv_is_refused_naming_the_missing_columns(
-    cli_sqlite: Cli, shared_data: Path
-) -> None:
+def test_kraken_bulk_trades_csv_is_imported_whole_and_once(cli: Cli, shared_data: Path) -> None:
     kraken = shared_data / "kraken" / "trades_csv" / "BCHEUR.csv"  # unix seconds,price,volume
-    result = cli_sqlite.run("import", str(kraken), "--exchange", "kraken", "--symbol", "BCH/EUR")
-    assert result.returncode == 1
-    assert "BCHEUR.csv" in result.stderr and "Expected a header" in result.stderr
+    lines = kraken.read_text().splitlines()  # two of them are the same trade, twice
+    args = ("import", str(kraken), "--exchange", "kraken", "--symbol", "BCH/EUR")
+
+    summary = cli.json(*args)
+    assert (summary["rows_read"], summary["inserted"], summary["rejected"]) == (
+        len(lines),
+        len(lines),
+        0,
+    )
+    again = cli.json(*args)
+    assert (again["inserted"], again["duplicates"]) == (0, len(lines))
+    series = cli.json("db", "stats")["series"]
+    assert [(s["exchange"], s["symbol"], s["rows"]) for s in series] == [
+        ("kraken", "BCH/EUR", len(lines))
+    ]
+    assert series[0]["first_ts"] == int(lines[0].split(",")[0]) * 10**9
+    assert series[0]["last_ts"] == int(lines[-1].split(",")[0]) * 10**9
 
 
 def test_import_without_a_symbol_and_without_a_symbol_column_is_refused(cli_sqlite: Cli) -> None:

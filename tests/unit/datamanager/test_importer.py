@@ -20,6 +20,7 @@ from ticklane.core.time import parse_datetime
 from ticklane.datamanager.importer import (
     ImportChunk,
     TimestampFormat,
+    derived_trade_id,
     hashed_trade_id,
     inspect_trade_file,
     read_trade_file,
@@ -422,6 +423,107 @@ def test_binance_archive_zip_without_header_is_recognised(tmp_path: Path) -> Non
     ]
     assert ticks[0].price == Decimal("37691.99") and ticks[0].quantity == Decimal("0.00053")
     assert ticks[0].ts_event == 1_700_000_000_123_000_000
+
+
+# --- Kraken bulk trades (no header, no side, no trade id) ---------------------------------------
+
+
+def test_kraken_integer_and_fractional_seconds_are_read_exactly(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "BCHEUR.csv",
+        "1672531436,90.540000,1.10448420\n"
+        "1672531436.1234,90.450000,0.00000001\n"
+        "1700000000.123456789,90.360000,0.28600000\n",
+    )
+
+    layout = inspect_trade_file(path, symbol="BCH/EUR")
+    ticks = only(read_all(path, symbol="BCH/EUR")[0]).to_ticks()
+
+    assert layout.layout == "kraken-trades" and layout.timestamps is TimestampFormat.EPOCH_S
+    assert "Kraken bulk trades (timestamp,price,volume; no side, no trade id: ids derived)" in (
+        layout.description
+    )
+    assert [t.ts_event for t in ticks] == [
+        1_672_531_436_000_000_000,
+        1_672_531_436_123_400_000,
+        T0_NS,
+    ]
+    assert [(t.price, t.quantity) for t in ticks] == [
+        (Decimal("90.54"), Decimal("1.1044842")),
+        (Decimal("90.45"), Decimal("0.00000001")),
+        (Decimal("90.36"), Decimal("0.286")),
+    ]
+    assert {(t.side, t.is_buyer_maker) for t in ticks} == {(Side.NONE, False)}
+    assert ticks[0].trade_id == derived_trade_id(
+        1_672_531_436_000_000_000, price_to_raw("90.54"), quantity_to_raw("1.1044842"), 0
+    )
+
+
+def test_kraken_identical_trades_in_one_second_get_distinct_stable_ids(tmp_path: Path) -> None:
+    same = "1672533909,90.000000,0.05000000\n"
+    text = "1672533908,90.100000,0.05000000\n" + same + same + "1672533910,90,1\n" + same
+    path = write(tmp_path / "BCHEUR.csv", text)
+
+    first, errors, _ = read_all(path, symbol="BCH/EUR")
+    again = only(read_all(path, symbol="BCH/EUR")[0]).data["trade_id"].tolist()
+    ids = only(first).data["trade_id"].tolist()
+
+    assert errors == [] and len(ids) == 5 and len(set(ids)) == 5
+    assert ids == again
+    raw = (1_672_533_909 * 10**9, price_to_raw("90"), quantity_to_raw("0.05"))
+    assert [ids[1], ids[2], ids[4]] == [derived_trade_id(*raw, n) for n in range(3)]
+    assert all(0 < trade_id < 2**63 for trade_id in ids)
+
+
+def test_kraken_repeats_are_counted_across_chunks_and_blocks(tmp_path: Path) -> None:
+    rows = [f"{1672531436 + i // 7},90.{i % 3}0,0.5\n" for i in range(30_000)]
+    path = write(tmp_path / "BCHEUR.csv", "".join(rows))
+
+    small = only(read_all(path, symbol="BCH/EUR", chunk_rows=1)[0]).data["trade_id"].tolist()
+    whole = only(read_all(path, symbol="BCH/EUR")[0]).data["trade_id"].tolist()
+
+    assert small == whole and len(set(whole)) == 30_000
+
+
+def test_kraken_bad_rows_are_dropped_and_not_counted_as_repeats(tmp_path: Path) -> None:
+    good = "1672533909,90.000000,0.05000000\n"
+    path = write(tmp_path / "BCHEUR.csv", good + "1672533909,-90,0.05\n" + good)
+
+    trades, errors, _ = read_all(path, symbol="BCH/EUR")
+
+    assert [(e.position, e.field) for e in errors] == [(2, "price")]
+    raw = (1_672_533_909 * 10**9, price_to_raw("90"), quantity_to_raw("0.05"))
+    assert only(trades).data["trade_id"].tolist() == [derived_trade_id(*raw, n) for n in (0, 1)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1672531436,BCH,1.10448420\n",  # text in column 2
+        "1672531436,90.54,abc\n",  # text in column 3
+        "1672531436000,90.54,1.1\n",  # milliseconds: not Kraken's seconds
+        "90.54,1672531436,1.1\n",  # columns in another order
+    ],
+)
+def test_other_headerless_three_column_files_are_refused(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "trades.csv", text)
+
+    with pytest.raises(BadDataError, match="not a known layout") as caught:
+        read_trade_file(path, exchange="kraken", symbol="BCH/EUR")
+    assert "Kraken trades layout" in str(caught.value)
+
+
+def test_real_kraken_bulk_file_imports_every_row(shared_data: Path) -> None:
+    path = shared_data / "kraken" / "trades_csv" / "BCHEUR.csv"
+    lines = path.read_text().splitlines()
+
+    trades, errors, _ = read_all(path, symbol="BCH/EUR")
+    data = only(trades).data
+
+    assert errors == [] and len(data) == len(lines) == len(set(data["trade_id"].tolist()))
+    assert data["ts_event"][0] == int(lines[0].split(",")[0]) * 10**9
+    assert data["ts_event"][-1] == int(lines[-1].split(",")[0]) * 10**9
+    assert (data["side"] == Side.NONE).all() and not data["is_buyer_maker"].any()
 
 
 def test_a_zip_holding_several_files_is_refused(tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from rich.table import Table
 from ticklane import __version__
 from ticklane.config import Settings, configure_logging, load_settings
 from ticklane.core.errors import (
-    BadDataError,
     ConfigError,
     NotAvailableError,
     TicklaneError,
@@ -116,9 +115,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(f"configuration: {error}", 2)
         except NotAvailableError as error:
             fail(str(error), 3)
-        except BadDataError as error:
-            fail(str(error), 1)
-        except TicklaneError as error:
+        except TicklaneError as error:  # bad data, storage, network: the message says which
             fail(str(error), 1)
 
     return wrapper

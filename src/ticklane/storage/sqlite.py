@@ -290,29 +290,21 @@ class SqliteTickStore:
         instrument = checked_instrument(instrument)
         # Keyset paging on the primary key: each chunk is its own short query, so memory and
         # read locks stay bounded whatever the range.
-        last_ts, last_id = start_ns, None
-        while True:
-            if last_id is None:
-                rows = self._query(
-                    "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker "
-                    "FROM tick_data WHERE exchange = ? AND symbol = ? AND ts_event >= ? "
-                    "AND ts_event < ? ORDER BY ts_event, trade_id LIMIT ?",
-                    (instrument.exchange, instrument.symbol, last_ts, end_ns, chunk_rows),
-                )
-            else:
-                rows = self._query(
-                    "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker "
-                    "FROM tick_data WHERE exchange = ? AND symbol = ? "
-                    "AND (ts_event, trade_id) > (?, ?) AND ts_event < ? "
-                    "ORDER BY ts_event, trade_id LIMIT ?",
-                    (instrument.exchange, instrument.symbol, last_ts, last_id, end_ns, chunk_rows),
-                )
-            if not rows:
-                return
+        select = (
+            "SELECT ts_event, trade_id, price, quantity, side, is_buyer_maker FROM tick_data "
+            "WHERE exchange = ? AND symbol = ? AND {after} AND ts_event < ? "
+            "ORDER BY ts_event, trade_id LIMIT ?"
+        )
+        first = select.format(after="ts_event >= ?")
+        later = select.format(after="(ts_event, trade_id) > (?, ?)")
+        names = (instrument.exchange, instrument.symbol)
+        rows = self._query(first, (*names, start_ns, end_ns, chunk_rows))
+        while rows:
             yield TradeColumns(instrument, np.array(rows, dtype=TRADE_DTYPE))
             if len(rows) < chunk_rows:
                 return
             last_ts, last_id = rows[-1][0], rows[-1][1]
+            rows = self._query(later, (*names, last_ts, last_id, end_ns, chunk_rows))
 
     def ohlc(
         self, instrument: InstrumentId, timeframe: Timeframe, start_ns: int, end_ns: int

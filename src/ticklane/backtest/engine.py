@@ -33,8 +33,8 @@ import numpy as np
 from ticklane.backtest.metrics import compute_metrics
 from ticklane.backtest.portfolio import Portfolio
 from ticklane.backtest.result import BacktestResult, RunError
-from ticklane.bars.aggregator import BarAggregator
-from ticklane.bars.events import BarData, BarDataMode
+from ticklane.bars.aggregator import BarAggregator, EventFailed
+from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.config.accounts import AccountsConfig
 from ticklane.core.columnar import TradeColumns
 from ticklane.core.errors import BadDataError
@@ -106,8 +106,17 @@ class BacktestEngine:
         self.bar_type = strategy.preferred_bar_type()
         self.mode = strategy.bar_data_mode()
         self.per_tick = self.mode is not BarDataMode.ON_CLOSE_BAR or not self.bar_type.is_time_based
-        self.aggregator = BarAggregator(config.instrument, self.bar_type, self.mode, self._on_event)
-        self._decide = strategy.on_bar_data  # bound once: called for every event
+        # The strategy is the aggregator's event handler itself (one Python call per event);
+        # whatever it returns other than HOLD comes back to _on_signal.
+        self.aggregator = BarAggregator(
+            config.instrument,
+            self.bar_type,
+            self.mode,
+            strategy.on_bar_data,
+            on_result=self._on_signal,
+            quiet=HOLD,
+            on_close=self._on_close if self.per_tick else self._on_close_per_bar,
+        )
         self._optimistic = FILL_CHOICES[config.fill] is FillPolicy.SIGNAL_BAR_CLOSE_OPTIMISTIC
         self._counts: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
@@ -117,6 +126,7 @@ class BacktestEngine:
         self._chunk_price: Any = np.empty(0, dtype=np.int64)
         self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders
         self._closes: list[tuple[int, int]] = []  # bar closes not yet marked in the portfolio
+        self._bars_marked = 0  # bar closes already marked
 
     def _build_exchange(self) -> SimulatedExchange:
         config = self.config
@@ -144,6 +154,9 @@ class BacktestEngine:
                 if progress is not None:
                     progress(len(chunk))
             self.aggregator.advance_to(self.config.end_ns)
+        except EventFailed as failed:
+            error = _failure(failed)
+            log.warning("strategy %s failed: %s", self.strategy.name, error.message)
         except StrategyFailed as failed:
             error = failed.error
             log.warning("strategy %s failed: %s", self.strategy.name, error.message)
@@ -151,6 +164,8 @@ class BacktestEngine:
 
     def _run_chunk(self, chunk: TradeColumns) -> None:
         data = chunk.data
+        if len(data) == 0:
+            return
         self._counts["ticks"] += len(data)
         if self.per_tick:
             # The aggregator's per-tick loop calls _fill_tick before each tick while orders are
@@ -158,12 +173,15 @@ class BacktestEngine:
             # the tick's own event.
             self.aggregator.on_trades(data)
             return
-        # Contiguous copies once per chunk: searchsorted on a strided column view would copy
-        # the whole column on every call (3.8 ms per search for 1M rows, measured).
-        self._chunk_ts = np.ascontiguousarray(data["ts_event"])
-        self._chunk_price = np.ascontiguousarray(data["price"])
+        # Contiguous copies once per chunk, shared by the aggregator and the fills: a strided
+        # column view would be copied again by every searchsorted (3.8 ms per search for 1M
+        # rows, measured).
+        ts = self._chunk_ts = np.ascontiguousarray(data["ts_event"])
+        price = self._chunk_price = np.ascontiguousarray(data["price"])
         self._fill_from = 0
-        self.aggregator.on_trades(data)
+        self.aggregator.on_trade_columns(
+            ts, price, np.ascontiguousarray(data["quantity"]), data[-1].item()
+        )
         # Orders still open after the chunk's last bar close may fill on its remaining ticks.
         self._offer_ticks(until_ts=None)
 
@@ -188,21 +206,23 @@ class BacktestEngine:
 
     # -- events ----------------------------------------------------------------------------
 
-    def _on_event(self, bar_data: BarData) -> None:
-        # In ON_EACH_TICK this runs for every tick: tick events skip the close bookkeeping.
-        if not bar_data.has_tick:
-            meta = bar_data.metadata  # a bar close
-            if not self.per_tick and self.exchange.open_order_count:
-                # Orders from earlier closes fill on ticks inside the bar just closed.
-                self._offer_ticks(until_ts=meta.close_time)
-            self._counts["bars"] += 1
-            # Equity is marked at every close; the points are built in batches (see _apply).
-            self._closes.append((meta.close_time, bar_data.close_raw))
-        try:
-            signal = self._decide(bar_data)
-        except Exception as exc:
-            raise StrategyFailed(_failure(exc, bar_data)) from exc
-        if signal is not HOLD and signal.action is not Action.HOLD:
+    def _on_close(self, bar_data: BarData) -> None:
+        """Every bar close of the per-tick loop: equity is marked (points built in batches)."""
+        self._closes.append((bar_data.ts_event, bar_data.close_raw))
+
+    def _on_close_per_bar(self, bar_data: BarData) -> None:
+        """Every bar close of the per-bar loop, before the strategy sees it."""
+        if self.exchange.has_open_orders:
+            # Orders from earlier closes fill on ticks inside the bar just closed.
+            self._offer_ticks(until_ts=bar_data.ts_event)
+        self._closes.append((bar_data.ts_event, bar_data.close_raw))
+
+    def _on_signal(self, signal: object, bar_data: BarData) -> None:
+        """What the strategy returned for ``bar_data``, when it was not ``HOLD``."""
+        if not isinstance(signal, Signal):
+            message = f"on_bar_data returned {signal!r}, not a Signal"
+            raise StrategyFailed(_failure_at(message, bar_data.snapshot()))
+        if signal.action is not Action.HOLD:
             self._submit(signal, bar_data)
 
     def _submit(self, signal: Signal, bar_data: BarData) -> None:
@@ -256,6 +276,7 @@ class BacktestEngine:
     def _flush_marks(self) -> None:
         if self._closes:
             self.portfolio.mark_closes(self.config.instrument, self._closes)
+            self._bars_marked += len(self._closes)
             self._closes = []
 
     # -- result ----------------------------------------------------------------------------
@@ -288,7 +309,7 @@ class BacktestEngine:
             currency=portfolio.currency,
             account_id=self.account_id,
             ticks=self._counts["ticks"],
-            bars=self._counts["bars"],
+            bars=self._bars_marked,
             signals=self._counts["signals"],
             orders=self._counts["orders"],
             fills=self._counts["fills"],
@@ -303,13 +324,18 @@ class BacktestEngine:
         )
 
 
-def _failure(exc: Exception, bar_data: BarData) -> RunError:
-    """Where and why the strategy failed, from the event it was given."""
+def _failure(failed: EventFailed) -> RunError:
+    """Where and why the strategy failed: the event it was given and what it raised."""
+    cause = failed.__cause__
+    return _failure_at(f"{type(cause).__name__}: {cause}", failed.event)
+
+
+def _failure_at(message: str, event: BarEvent) -> RunError:
     return RunError(
-        message=f"{type(exc).__name__}: {exc}",
-        ts_event=bar_data.ts_event,
-        bar_open_time=bar_data.metadata.open_time,
-        tick_trade_id=bar_data.tick_trade_id if bar_data.has_tick else None,
+        message=message,
+        ts_event=event.ts_event,
+        bar_open_time=event.open_time,
+        tick_trade_id=event.tick_trade_id if event.has_tick else None,
     )
 
 

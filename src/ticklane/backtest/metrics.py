@@ -8,8 +8,8 @@ equity-curve points at times ``t_1 .. t_n`` (one mark per bar close). ``E_0`` ge
 
 - ``total_return = E_n / E_0 - 1`` (a fraction; 0 for an empty curve).
 - Per-period simple returns ``r_i = (E_i - E_{i-1}) / E_{i-1}`` for ``i = 1 .. n`` (the change
-  and quotient in Decimal, then converted to float; a period opened at equity <= 0 is
-  skipped). ``N`` is the number of returns.
+  and quotient in Decimal, the quotient to 20 significant digits, then converted to float; a
+  period opened at equity <= 0 is skipped). ``N`` is the number of returns.
 - ``periods_per_year P``: a 365-day, 24/7 calendar. Time bars: ``P = 365 * 24 * 60 / minutes``
   (525,600 for 1m, 8,760 for 1h, 365 for 1d). Tick bars have no fixed width, so ``P`` comes from
   the curve's elapsed wall time: ``P = (n - 1) * 365 days / (t_n - t_1)``; None when ``n < 2``
@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from itertools import pairwise
 from typing import Final
 
@@ -57,6 +57,7 @@ from ticklane.core.bars import BarType
 from ticklane.core.errors import BadDataError
 from ticklane.core.time import NANOS_PER_DAY
 
+_RETURNS: Final = Context(prec=20)  # period returns: more digits than a float keeps
 YEAR_NS: Final = 365 * NANOS_PER_DAY  # the crypto calendar: 365 days, trading around the clock
 
 EquityCurve = Sequence[tuple[int, Decimal]]
@@ -153,8 +154,12 @@ def periods_per_year(bar_type: BarType, equity_curve: EquityCurve) -> float | No
 def period_returns(equities: Sequence[Decimal]) -> list[float]:
     """Simple returns between consecutive equities, skipping periods opened at equity <= 0."""
     # In Decimal, so equal growth gives equal floats (a flat curve has a stdev of exactly 0).
+    # In Decimal, so equal growth gives equal floats (a flat curve has a stdev of exactly 0);
+    # the quotient to 20 digits, more than a float holds (faster than 28), and an unchanged
+    # equity (every bar without a position) is 0.0 without a division.
+    divide = _RETURNS.divide
     return [
-        float((current - previous) / previous)
+        0.0 if current == previous else float(divide(current - previous, previous))
         for previous, current in pairwise(equities)
         if previous > 0
     ]

@@ -208,9 +208,10 @@ class Portfolio:
             return
         self._prices[instrument] = _ZERO  # exclude this instrument from the base below
         base = self.equity
+        per_raw = quantity.scaleb(-PRICE_DECIMALS)  # value of one raw price unit held: exact
         append = self._curve.append
         for ts, raw in closes:
-            append((ts, base + quantity * Decimal(raw).scaleb(-PRICE_DECIMALS)))
+            append((ts, base + per_raw * raw))
         self._prices[instrument] = last_price
         self._exposed_marks += len(closes)
 

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
-from ticklane.bars.events import BarData, BarDataMode
+from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.core.bars import BarType
 from ticklane.core.columnar import TRADE_DTYPE, TradeArray
 from ticklane.core.errors import BadDataError
@@ -38,12 +39,28 @@ _NO_BAR: Final = -(2**63)  # close time while no time bar is open: the next tick
 
 # One TRADE_DTYPE row as Python values: ts_event, trade_id, price, quantity, side, maker.
 TradeRow = tuple[int, int, int, int, int, bool]
+IntArray = npt.NDArray[np.int64]
 # struct's reading of TRADE_DTYPE's packed 34-byte records: three times faster than tolist().
 _TRADE_RECORD: Final = struct.Struct("<qqqqb?")
 # Rows converted to Python values per block: small enough that their memory is reused from
 # block to block (faster than converting a whole chunk at once), large enough to amortise.
 _BLOCK: Final = 16_384
-_VECTOR_BLOCK: Final = 65_536  # rows per numpy pass of ON_CLOSE_BAR: about 2 MB of trades
+
+
+class EventFailed(Exception):
+    """``on_event`` raised: ``event`` is the event it was given, the cause its exception."""
+
+    def __init__(self, event: BarEvent) -> None:
+        super().__init__(f"the event handler failed at ts {event.ts_event}")
+        self.event = event
+
+
+def _ignore(_result: object, _bar: BarData) -> None:
+    pass
+
+
+def _ignore_close(_bar: BarData) -> None:
+    pass
 
 
 class BarAggregator:
@@ -56,7 +73,12 @@ class BarAggregator:
       (``BarType.ticks(100)``).
     - ``mode``: which events ``on_event`` receives (see ``BarDataMode``); bar closes always.
     - ``on_event``: called with the aggregator's one ``BarData``, which is updated in place and
-      valid only during the call (keep ``snapshot()`` to keep an event).
+      valid only during the call (keep ``snapshot()`` to keep an event). What it returns, if
+      not ``quiet``, goes to ``on_result``: a strategy's ``on_bar_data`` can be ``on_event``
+      itself (its ``HOLD`` the quiet value), so a tick costs one Python call, not three. An
+      exception it raises comes out as ``EventFailed``, naming the event.
+    - ``on_close``: called at every bar close (synthetic ones included) before ``on_event``;
+      the engine marks equity and fills orders there.
 
     Prices and quantities are the scaled integers of ``core.fixed``; timestamps are ns.
     """
@@ -69,8 +91,11 @@ class BarAggregator:
         "_last_price",
         "_mode",
         "_moves",
+        "_on_close",
         "_on_event",
+        "_on_result",
         "_origin",
+        "_quiet",
         "_tick_limit",
         "_width",
         "before_tick",
@@ -81,11 +106,18 @@ class BarAggregator:
         instrument: InstrumentId,
         bar_type: BarType,
         mode: BarDataMode,
-        on_event: Callable[[BarData], None],
+        on_event: Callable[[BarData], object],
+        *,
+        on_result: Callable[[Any, BarData], None] | None = None,
+        quiet: object = None,
+        on_close: Callable[[BarData], None] | None = None,
     ) -> None:
         self._bar = BarData(instrument, bar_type)
         self._mode = mode
         self._on_event = on_event
+        self._on_result = on_result if on_result is not None else _ignore
+        self._quiet = quiet
+        self._on_close = on_close if on_close is not None else _ignore_close
         self._every = mode is BarDataMode.ON_EACH_TICK
         self._moves = mode is BarDataMode.ON_PRICE_MOVE
         timeframe = bar_type.timeframe
@@ -131,7 +163,12 @@ class BarAggregator:
         if len(data) == 0:
             return
         if self._width and self._mode is BarDataMode.ON_CLOSE_BAR:
-            self._aggregate_chunk(data)
+            self.on_trade_columns(
+                np.ascontiguousarray(data["ts_event"]),
+                np.ascontiguousarray(data["price"]),
+                np.ascontiguousarray(data["quantity"]),
+                data[-1].item(),
+            )
             return
         feed = self._feed_time_bars if self._width else self._feed_tick_bars
         for start in range(0, len(data), _BLOCK):
@@ -155,7 +192,7 @@ class BarAggregator:
             meta.is_bar_closed = True
             self._close_time = _NO_BAR
             self._closed_until = close
-            self._on_event(bar)
+            self._close_event(bar)
         closed = self._closed_until
         if closed is not None and closed + self._width <= ts_ns:
             self._emit_synthetic_bars(closed, ts_ns)
@@ -168,7 +205,7 @@ class BarAggregator:
         # look-ups would cost more than the work itself; ``self`` is touched once per bar.
         bar = self._bar
         meta = bar.metadata
-        on_event = self._on_event
+        on_event, on_result, quiet = self._on_event, self._on_result, self._quiet
         every = self._every
         moves = self._moves
         close_time = self._close_time
@@ -204,7 +241,12 @@ class BarAggregator:
             bar.volume_raw = volume
             meta.tick_count = count
             if every or (moves and price != last):
-                on_event(bar)
+                try:  # free in Python 3.11 until something raises
+                    result = on_event(bar)
+                except Exception as exc:
+                    raise EventFailed(bar.snapshot()) from exc
+                if result is not quiet:
+                    on_result(result, bar)
             last = price
         self._last_price = last
 
@@ -230,7 +272,7 @@ class BarAggregator:
         # The hot loop for tick-count bars; written like _feed_time_bars, for the same reason.
         bar = self._bar
         meta = bar.metadata
-        on_event = self._on_event
+        on_event, on_result, quiet = self._on_event, self._on_result, self._quiet
         every = self._every
         moves = self._moves
         limit = self._tick_limit
@@ -268,24 +310,38 @@ class BarAggregator:
             bar.volume_raw = volume
             meta.tick_count = count
             if every or (moves and price != last):
-                on_event(bar)
+                try:  # free in Python 3.11 until something raises
+                    result = on_event(bar)
+                except Exception as exc:
+                    raise EventFailed(bar.snapshot()) from exc
+                if result is not quiet:
+                    on_result(result, bar)
             last = price
             if count == limit:  # the Nth tick closes the bar, at its own time
                 bar.has_tick = False
                 meta.is_first_tick = first = False
                 meta.is_bar_closed = True
-                on_event(bar)
+                self._close_event(bar)
                 count = 0
         self._last_price = last
 
     # -- closing bars --------------------------------------------------------------------------
+
+    def _close_event(self, bar: BarData) -> None:
+        """A bar-close event: ``on_close``, then ``on_event`` (and ``on_result``)."""
+        self._on_close(bar)
+        try:
+            result = self._on_event(bar)
+        except Exception as exc:
+            raise EventFailed(bar.snapshot()) from exc
+        if result is not self._quiet:
+            self._on_result(result, bar)
 
     def _emit_synthetic_bars(self, closed: int, until: int) -> None:
         """Close each empty interval from ``closed`` that ends by ``until``, at the last price."""
         bar = self._bar
         meta = bar.metadata
         width = self._width
-        on_event = self._on_event
         price = bar.close_raw  # the last bar's close is the last tick's price
         bar.has_tick = False
         bar.open_raw = bar.high_raw = bar.low_raw = price
@@ -298,18 +354,23 @@ class BarAggregator:
             meta.open_time = closed
             closed += width
             meta.close_time = bar.ts_event = self._closed_until = closed
-            on_event(bar)
+            self._close_event(bar)
 
-    def _aggregate_chunk(self, data: TradeArray) -> None:
-        """ON_CLOSE_BAR with time bars: numpy finds the bars, Python runs once per bar."""
-        for start in range(0, len(data), _VECTOR_BLOCK):
-            self._aggregate_block(data[start : start + _VECTOR_BLOCK])
-        self._carry_last_tick(data[-1].item())
+    def on_trade_columns(
+        self, ts: IntArray, price: IntArray, quantity: IntArray, last_row: TradeRow
+    ) -> None:
+        """ON_CLOSE_BAR on time bars: a chunk given as contiguous int64 columns (``ts`` sorted
+        ascending, late ticks allowed), numpy finds the bars and Python runs once per bar.
 
-    def _aggregate_block(self, block: TradeArray) -> None:
-        # Each column is copied out of the (34-byte, unaligned) records once, while the block
-        # is in cache; numpy then works on contiguous int64s.
-        ts = np.ascontiguousarray(block["ts_event"])
+        ``last_row`` is the chunk's last trade as a row, which stays in the open bar. The
+        engine passes the columns it already copied out of the chunk for its fills: copying
+        them out of the packed records is the costliest step of the whole path (whole columns
+        at once are 2.5 times faster than block by block, measured).
+        """
+        if self._mode is not BarDataMode.ON_CLOSE_BAR or not self._width:
+            raise BadDataError("on_trade_columns: only for ON_CLOSE_BAR on time bars")
+        if len(ts) == 0:
+            return
         if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
             ts = np.maximum.accumulate(ts)  # late ticks count in the bar open at the time
         width, origin = self._width, self._origin
@@ -326,18 +387,18 @@ class BarAggregator:
         bounds[1:-1] = np.searchsorted(ts, edges, side="left")
         filled = np.flatnonzero(bounds[1:] > bounds[:-1])  # intervals that have ticks
         starts = bounds[filled]
-        price = np.ascontiguousarray(block["price"])
-        self._emit_block_bars(
+        self._emit_chunk_bars(
             (first_open + width * filled).tolist(),
             price[starts].tolist(),
             np.maximum.reduceat(price, starts).tolist(),
             np.minimum.reduceat(price, starts).tolist(),
             price[bounds[filled + 1] - 1].tolist(),
-            np.add.reduceat(np.ascontiguousarray(block["quantity"]), starts).tolist(),
+            np.add.reduceat(quantity, starts).tolist(),
             (bounds[filled + 1] - starts).tolist(),
         )
+        self._carry_last_tick(last_row)
 
-    def _emit_block_bars(
+    def _emit_chunk_bars(
         self,
         opens_at: list[int],
         opens: list[int],
@@ -347,13 +408,14 @@ class BarAggregator:
         volumes: list[int],
         counts: list[int],
     ) -> None:
-        """Close every bar of a block but the last, which stays open for the next block."""
+        """Close every bar of a chunk but the last, which stays open for the next chunk."""
         bar = self._bar
         meta = bar.metadata
         width = self._width
-        on_event = self._on_event
+        on_event, on_result, quiet = self._on_event, self._on_result, self._quiet
+        on_close = self._on_close
         if self._close_time != _NO_BAR and opens_at[0] == meta.open_time:
-            # The block continues the open bar: its values are taken over here.
+            # The chunk continues the open bar: its values are taken over here.
             opens[0] = bar.open_raw
             highs[0] = max(highs[0], bar.high_raw)
             lows[0] = min(lows[0], bar.low_raw)
@@ -383,14 +445,21 @@ class BarAggregator:
             meta.tick_count = counts[index]
             if index == last:
                 break
-            on_event(bar)
+            # _close_event written out: this loop runs once per bar, millions of times.
+            on_close(bar)
+            try:
+                result = on_event(bar)
+            except Exception as exc:
+                raise EventFailed(bar.snapshot()) from exc
+            if result is not quiet:
+                on_result(result, bar)
             closed = open_time + width
         self._closed_until = closed
         self._close_time = opens_at[last] + width
         meta.is_bar_closed = False
         meta.is_first_tick = counts[last] == 1
 
-    def _carry_last_tick(self, row: tuple[Any, ...]) -> None:
+    def _carry_last_tick(self, row: TradeRow) -> None:
         """Leave the state a tick-by-tick run would: the last tick in the open bar."""
         ts, trade_id, price, quantity, side, _maker = row
         bar = self._bar

@@ -57,18 +57,24 @@ class SimpleMovingAverage:
         self._count = 0
         self._sum = 0.0
 
-    def update(self, value: float) -> None:
+    def update(self, value: float) -> float | None:
+        """Add ``value``; return the new ``value`` (None until the window is full)."""
         index = self._index
         window = self._window
-        self._sum += value - window[index]
+        total = self._sum + value - window[index]
         window[index] = value
         index += 1
-        if index == self.period:
+        period = self.period
+        if index == period:
             index = 0
-            self._sum = math.fsum(window)  # exact re-sum: no drift (see module docstring)
+            total = math.fsum(window)  # exact re-sum: no drift (see module docstring)
+        self._sum = total
         self._index = index
-        if self._count < self.period:
+        if self._count < period:
             self._count += 1
+            if self._count < period:
+                return None
+        return total / period
 
     @property
     def is_ready(self) -> bool:

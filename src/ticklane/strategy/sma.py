@@ -68,9 +68,8 @@ class SmaCrossover(BarCloseStrategy):
         if not bar_data.metadata.is_bar_closed:
             return HOLD
         close = bar_data.close
-        self._short.update(close)
-        self._long.update(close)
-        short, long = self._short.value, self._long.value
+        short = self._short.update(close)
+        long = self._long.update(close)
         if short is None or long is None:
             return HOLD
         cross = self._cross.update(short - long)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -127,6 +127,7 @@ class BacktestEngine:
         self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders
         self._closes: list[tuple[int, int]] = []  # bar closes not yet marked in the portfolio
         self._bars_marked = 0  # bar closes already marked
+        self._error: RunError | None = None  # where the strategy failed: the run stopped there
 
     def _build_exchange(self) -> SimulatedExchange:
         config = self.config
@@ -146,21 +147,28 @@ class BacktestEngine:
         self, chunks: Iterable[TradeColumns], progress: Callable[[int], None] | None = None
     ) -> BacktestResult:
         """Run over ascending chunks of the configured instrument's ticks in [start, end)."""
-        self.strategy.reset()
-        error: RunError | None = None
+        return run_together([self], chunks, progress)[0]
+
+    def _feed(self, chunk: TradeColumns) -> bool:
+        """One chunk; False once the strategy has failed (the run then stops)."""
         try:
-            for chunk in chunks:
-                self._run_chunk(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-            self.aggregator.advance_to(self.config.end_ns)
-        except EventFailed as failed:
-            error = _failure(failed)
-            log.warning("strategy %s failed: %s", self.strategy.name, error.message)
-        except StrategyFailed as failed:
-            error = failed.error
-            log.warning("strategy %s failed: %s", self.strategy.name, error.message)
-        return self._result(error)
+            self._run_chunk(chunk)
+        except (EventFailed, StrategyFailed) as failed:
+            self._fail(failed)
+            return False
+        return True
+
+    def _finish(self) -> BacktestResult:
+        if self._error is None:
+            try:  # the range's end closes the bars it has passed (see BarAggregator)
+                self.aggregator.advance_to(self.config.end_ns)
+            except (EventFailed, StrategyFailed) as failed:
+                self._fail(failed)
+        return self._result(self._error)
+
+    def _fail(self, failed: EventFailed | StrategyFailed) -> None:
+        self._error = _failure(failed) if isinstance(failed, EventFailed) else failed.error
+        log.warning("strategy %s failed: %s", self.strategy.name, self._error.message)
 
     def _run_chunk(self, chunk: TradeColumns) -> None:
         data = chunk.data
@@ -322,6 +330,51 @@ class BacktestEngine:
             equity_curve=list(portfolio.equity_curve),
             error=error,
         )
+
+
+def run_together(
+    engines: Sequence[BacktestEngine],
+    chunks: Iterable[TradeColumns],
+    progress: Callable[[int], None] | None = None,
+) -> list[BacktestResult]:
+    """Run several engines over the same ticks, read once: one result per engine, in order.
+
+    Each engine trades its own account on its own simulated exchange, so the runs cannot
+    affect each other and feeding each engine a whole chunk in turn gives the results they
+    would give alone. That needs one account per strategy: two strategies routed to the same
+    account (which would compete for its cash tick by tick) are refused before any work.
+    A strategy that fails stops its own run; the others go on.
+    """
+    if not engines:
+        raise BadDataError("no strategy to backtest")
+    first = engines[0].config
+    by_account: dict[str, BacktestEngine] = {}
+    for engine in engines:
+        config = engine.config
+        if (config.instrument, config.start_ns, config.end_ns) != (
+            first.instrument,
+            first.start_ns,
+            first.end_ns,
+        ):
+            raise BadDataError("strategies backtested together must share instrument and range")
+        other = by_account.setdefault(engine.account_id, engine)
+        if other is not engine:
+            raise BadDataError(
+                f"strategies {other.strategy.name} and {engine.strategy.name} both trade account "
+                f"{engine.account_id!r}: a backtest gives each strategy its own account "
+                "(route them to different accounts in the accounts file)",
+                field="accounts",
+            )
+    for engine in engines:
+        engine.strategy.reset()
+    running = list(engines)
+    for chunk in chunks:
+        running = [engine for engine in running if engine._feed(chunk)]
+        if progress is not None:
+            progress(len(chunk))
+        if not running:
+            break
+    return [engine._finish() for engine in engines]
 
 
 def _failure(failed: EventFailed) -> RunError:

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import msgspec
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
@@ -40,13 +41,27 @@ def _decimal(value: str, flag: str) -> Decimal:
     return number
 
 
-def _params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
+def _params(pairs: list[str], strategies: list[str]) -> list[dict[str, str]]:
+    """``--param`` values per strategy: ``name=value`` for a single strategy; with several,
+    ``strategy.name=value`` (the strategy as given to ``--strategy``, a file by its stem)."""
+    labels = [Path(spec).stem if spec.endswith(".py") else spec for spec in strategies]
+    params: list[dict[str, str]] = [{} for _ in strategies]
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             fail(f"--param: {pair!r} is not name=value (e.g. --param short_period=10)", 2)
-        params[name.strip()] = value.strip()
+        label, dot, key = name.rpartition(".")
+        if len(strategies) == 1 and (not dot or label == labels[0]):
+            params[0][key] = value.strip()
+        elif dot and label in labels:
+            params[labels.index(label)][key] = value.strip()
+        else:
+            fail(
+                f"--param: {pair!r} does not name its strategy; with several strategies write "
+                f"strategy.name=value, the strategy one of: {', '.join(labels)}",
+                2,
+            )
     return params
 
 
@@ -56,10 +71,18 @@ def backtest(
     exchange: Annotated[str, typer.Option("--exchange", "-e", help="Exchange.")] = "binance",
     symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol.")] = None,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", help="Built-in name (see --list) or FILE.py.")
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            help="Built-in name (see --list) or FILE.py; repeat to run several, each on its "
+            "own account (--accounts).",
+        ),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter name=value.")
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Strategy parameter name=value (several: strategy.name=value)."
+        ),
     ] = None,
     start: Annotated[
         str | None, typer.Option(help="Start (ISO 8601; default: first tick).")
@@ -87,16 +110,20 @@ def backtest(
     if list_strategies:
         _print_strategies()
         return
-    if symbol is None and strategy is None:
+    if symbol is None and not strategy:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             fail("give --symbol and --strategy (or run in a terminal to choose interactively)", 2)
         with opened_store(ctx) as store:
-            symbol, exchange, strategy, param, start, end, capital = _ask(store)
-    if symbol is None or strategy is None:
+            symbol, exchange, chosen_name, param, start, end, capital = _ask(store)
+        strategy = [chosen_name]
+    if symbol is None or not strategy:
         fail("give both --symbol and --strategy", 2)
     # Everything is validated before any work starts.
     instrument = InstrumentId.of(exchange, symbol)
-    chosen = create_strategy(strategy, _params(param or []))
+    chosen = [
+        create_strategy(spec, params)
+        for spec, params in zip(strategy, _params(param or [], strategy), strict=True)
+    ]
     accounts_config = load_settings(accounts).accounts if accounts else None
     if fill not in FILL_CHOICES:
         fail(f"--fill: {fill!r} is not one of {', '.join(FILL_CHOICES)}", 2)
@@ -113,18 +140,28 @@ def backtest(
             slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
             accounts=accounts_config,
         )
-        result, seconds = _run(store, config, chosen)
+        results, seconds = _run(store, config, chosen)
     if output is not None:
-        output.write_bytes(result.to_json())
+        if len(results) == 1:
+            output.write_bytes(results[0].to_json())
+        else:  # several strategies: {"results": [one result per strategy, in --strategy order]}
+            output.write_bytes(
+                msgspec.json.format(msgspec.json.encode({"results": results}), indent=2)
+            )
         err.print(f"result written to {output}")
-    print_report(out, result, seconds)
-    if result.error is not None:
-        err.print(
-            f"[bold red]strategy {result.strategy} failed[/] at {format_ns(result.error.ts_event)} "
-            f"(bar opened {format_ns(result.error.bar_open_time)}"
-            + (f", trade {result.error.tick_trade_id}" if result.error.tick_trade_id else "")
-            + f"): {result.error.message}; the result above is partial"
-        )
+    for result in results:
+        print_report(out, result, seconds)
+    failed = False
+    for result in results:
+        if (error := result.error) is not None:
+            failed = True
+            err.print(
+                f"[bold red]strategy {result.strategy} failed[/] at {format_ns(error.ts_event)} "
+                f"(bar opened {format_ns(error.bar_open_time)}"
+                + (f", trade {error.tick_trade_id}" if error.tick_trade_id else "")
+                + f"): {error.message}; the result above is partial"
+            )
+    if failed:
         raise typer.Exit(1)
 
 
@@ -149,12 +186,12 @@ def _range(
 
 
 def _run(
-    store: TickStore, config: BacktestConfig, strategy: Strategy
-) -> tuple[BacktestResult, float]:
-    from ticklane.backtest.engine import BacktestEngine
+    store: TickStore, config: BacktestConfig, strategies: list[Strategy]
+) -> tuple[list[BacktestResult], float]:
+    from ticklane.backtest.engine import BacktestEngine, run_together
     from ticklane.strategy.registry import strategy_hash
 
-    engine = BacktestEngine(config, strategy, strategy_hash(strategy))
+    engines = [BacktestEngine(config, chosen, strategy_hash(chosen)) for chosen in strategies]
     chunks = store.stream_trades(
         config.instrument, config.start_ns, config.end_ns, chunk_rows=CHUNK_ROWS
     )
@@ -175,8 +212,8 @@ def _run(
             seen += count
             progress.update(task, description=f"backtesting: {seen:,} ticks")
 
-        result = engine.run(chunks, progress=advance)
-    return result, time.perf_counter() - began
+        results = run_together(engines, chunks, progress=advance)
+    return results, time.perf_counter() - began
 
 
 def _print_strategies() -> None:

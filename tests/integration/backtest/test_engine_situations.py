@@ -6,11 +6,14 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
+import pytest
 
-from ticklane.backtest.engine import BacktestConfig, BacktestEngine
+from ticklane.backtest.engine import BacktestConfig, BacktestEngine, run_together
 from ticklane.backtest.result import BacktestResult
 from ticklane.bars.events import BarData, BarDataMode
+from ticklane.config.accounts import AccountsConfig
 from ticklane.core.columnar import TRADE_DTYPE, TradeColumns
+from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.strategy.base import Strategy
 from ticklane.strategy.signal import HOLD, Signal
@@ -201,3 +204,81 @@ def test_stop_loss_placed_at_a_bar_close_fills_inside_the_next_bar_at_the_crossi
         T0 + 130 * S,
     )
     assert result.final_equity == Decimal("100000") - Decimal("102") + Decimal("98.5")
+
+
+class Alpha(Scripted):
+    name = "alpha"
+
+
+class Beta(Scripted):
+    name = "beta"
+
+
+def buy_one_at_first_close(e: BarData) -> Signal | None:
+    return Signal.buy(Decimal("1")) if e.ts_event == T0 + MINUTE else None
+
+
+def two_accounts_config(accounts: AccountsConfig) -> BacktestConfig:
+    return BacktestConfig(
+        instrument=BTC,
+        start_ns=T0,
+        end_ns=T0 + 180 * S,
+        maker_fee_bps=Decimal(0),
+        taker_fee_bps=Decimal(0),
+        accounts=accounts,
+    )
+
+
+def test_two_strategies_on_two_accounts_trade_in_isolation() -> None:
+    data = ticks((5, "100"), (65, "101"), (70, "102"), (125, "103"))
+    accounts = AccountsConfig.with_default("MAIN", "USDT", 1000).add_simulation_account(
+        "SMALL", "USDT", 50, strategies=["beta"]
+    )
+    config = two_accounts_config(accounts)
+    alpha = BacktestEngine(config, Alpha(BarDataMode.ON_CLOSE_BAR, buy_one_at_first_close), "a")
+    beta = BacktestEngine(config, Beta(BarDataMode.ON_EACH_TICK, buy_one_at_first_close), "b")
+    [alpha_result, beta_result] = run_together(
+        [alpha, beta], [TradeColumns(BTC, data[:2]), TradeColumns(BTC, data[2:])]
+    )
+    # alpha (default account, 1000 USDT) buys 1 BTC at the tick after the first close: 101
+    assert (alpha_result.account_id, alpha_result.fills) == ("MAIN", 1)
+    assert alpha_result.final_equity == Decimal(1000) - 101 + 103  # marked at the last close
+    # beta (its own account, 50 USDT) cannot pay for it, whatever alpha holds
+    assert (beta_result.account_id, beta_result.fills, beta_result.rejected) == ("SMALL", 0, 1)
+    assert list(beta_result.rejections) == ["insufficient funds"]
+    assert beta_result.final_equity == Decimal(50)
+    # each result is the one its strategy gets alone
+    alone = BacktestEngine(
+        config, Alpha(BarDataMode.ON_CLOSE_BAR, buy_one_at_first_close), "a"
+    ).run([TradeColumns(BTC, data)])
+    assert alone.to_json() == alpha_result.to_json()
+
+
+def test_two_strategies_on_one_account_are_refused_before_any_work() -> None:
+    config = two_accounts_config(AccountsConfig.with_default("MAIN", "USDT", 1000))
+    engines = [
+        BacktestEngine(config, Alpha(BarDataMode.ON_CLOSE_BAR, buy_one_at_first_close), "a"),
+        BacktestEngine(config, Beta(BarDataMode.ON_CLOSE_BAR, buy_one_at_first_close), "b"),
+    ]
+    with pytest.raises(BadDataError, match="alpha and beta both trade account 'MAIN'"):
+        run_together(engines, [])
+
+
+def test_a_failing_strategy_stops_its_own_run_and_not_the_others() -> None:
+    data = ticks((5, "100"), (65, "101"), (125, "103"))
+    accounts = AccountsConfig.with_default("MAIN", "USDT", 1000).add_simulation_account(
+        "OTHER", "USDT", 1000, strategies=["beta"]
+    )
+    config = two_accounts_config(accounts)
+
+    def fail_at_second_close(e: BarData) -> Signal | None:
+        if e.ts_event == T0 + 2 * MINUTE:
+            raise ValueError("bad maths")
+        return None
+
+    alpha = BacktestEngine(config, Alpha(BarDataMode.ON_CLOSE_BAR, fail_at_second_close), "a")
+    beta = BacktestEngine(config, Beta(BarDataMode.ON_CLOSE_BAR, buy_one_at_first_close), "b")
+    [failed, fine] = run_together([alpha, beta], [TradeColumns(BTC, data)])
+    assert failed.error is not None and failed.error.message == "ValueError: bad maths"
+    assert failed.error.ts_event == T0 + 2 * MINUTE
+    assert fine.error is None and fine.fills == 1 and fine.bars == 3

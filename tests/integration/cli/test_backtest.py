@@ -123,3 +123,47 @@ def test_list_shows_every_strategy_with_parameters(cli_sqlite: Cli) -> None:
     assert run.returncode == 0
     for name in ("sma", "rsi", "macd", "bollinger", "short_period", "overbought"):
         assert name in run.stdout
+
+
+def test_two_strategies_run_together_each_on_its_own_account(cli_sqlite: Cli) -> None:
+    _import(cli_sqlite)
+    accounts = cli_sqlite.cwd / "accounts.toml"
+    accounts.write_text(
+        '[accounts.default]\nid = "MAIN"\ncurrency = "USDT"\ninitial_balance = "50000"\n\n'
+        '[[accounts.simulation]]\nid = "RSI"\ncurrency = "USDT"\ninitial_balance = "20000"\n'
+        'strategies = ["rsi"]\n'
+    )
+    run = backtest(
+        cli_sqlite,
+        "--strategy", "sma", "--strategy", "rsi",
+        "--param", "sma.short_period=5", "--param", "sma.quantity=0.05",
+        "--param", "rsi.period=7",
+        "--accounts", str(accounts), "--output", "both.json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    sma, rsi = json.loads((cli_sqlite.cwd / "both.json").read_text())["results"]
+    assert (sma["strategy"], sma["account_id"], sma["initial_capital"]) == ("sma", "MAIN", "50000")
+    assert (rsi["strategy"], rsi["account_id"], rsi["initial_capital"]) == ("rsi", "RSI", "20000")
+    assert sma["parameters"]["short_period"] == 5 and rsi["parameters"]["period"] == 7
+    assert sma["ticks"] == rsi["ticks"] > 500  # the same ticks, read once
+    # sma's result is the one it gets alone
+    alone = backtest(
+        cli_sqlite,
+        "--strategy", "sma", "--param", "short_period=5", "--param", "quantity=0.05",
+        "--accounts", str(accounts), "--output", "sma.json",
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads((cli_sqlite.cwd / "sma.json").read_text()) == sma
+
+
+def test_parameter_without_its_strategy_is_refused_when_several_run(cli_sqlite: Cli) -> None:
+    run = backtest(cli_sqlite, "--strategy", "sma", "--strategy", "rsi", "--param", "period=7")
+    assert run.returncode == 2
+    assert "'period=7' does not name its strategy" in run.stderr and "sma, rsi" in run.stderr
+
+
+def test_two_strategies_on_one_account_are_refused(cli_sqlite: Cli) -> None:
+    _import(cli_sqlite)
+    run = backtest(cli_sqlite, "--strategy", "sma", "--strategy", "rsi")
+    assert run.returncode != 0
+    assert "sma and rsi both trade account" in run.stderr

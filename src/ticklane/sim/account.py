@@ -21,7 +21,16 @@ amount is never silently rounded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
+from contextlib import AbstractContextManager, nullcontext
+from decimal import (
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    getcontext,
+    localcontext,
+)
 from types import MappingProxyType
 from typing import Final
 
@@ -29,13 +38,26 @@ from ticklane.core.errors import ConfigError, PermanentError
 from ticklane.core.fixed import format_decimal
 from ticklane.core.identifiers import InstrumentId
 
-__all__ = ["EXACT", "ZERO", "Account"]
+__all__ = ["EXACT", "ZERO", "Account", "exact"]
 
 EXACT: Final = Context(prec=60, traps=[InvalidOperation, Overflow, Inexact])
 """Money arithmetic: wide enough that sums and products of prices and quantities are exact,
 and a result that would need rounding raises ``decimal.Inexact`` instead."""
 
 ZERO: Final = Decimal(0)
+
+_ALREADY_EXACT: Final = nullcontext()
+_EXACT_PREC: Final = EXACT.prec
+
+
+def exact() -> AbstractContextManager[object]:
+    """Run a block in ``EXACT``: a ``localcontext(EXACT)``, unless an exact context is already
+    current. Entering a decimal context copies it (0.7 us, measured), and the blocks nest (an
+    exchange call settles on an account), so only the outermost one pays."""
+    current = getcontext()
+    if current.prec == _EXACT_PREC and current.traps[Inexact] and current.traps[Overflow]:
+        return _ALREADY_EXACT
+    return localcontext(EXACT)
 
 
 class Account:
@@ -100,7 +122,7 @@ class Account:
     @property
     def available(self) -> Decimal:
         """Cash free for new orders: ``cash - locked``."""
-        with localcontext(EXACT):
+        with exact():
             return self._cash - self._locked
 
     def position(self, instrument: InstrumentId) -> Decimal:
@@ -113,7 +135,7 @@ class Account:
 
     def available_position(self, instrument: InstrumentId) -> Decimal:
         """The base quantity of `instrument` free for new sell orders."""
-        with localcontext(EXACT):
+        with exact():
             return self.position(instrument) - self.locked_position(instrument)
 
     def positions(self) -> Mapping[InstrumentId, Decimal]:
@@ -122,7 +144,7 @@ class Account:
 
     def equity(self, marks: Mapping[InstrumentId, Decimal]) -> Decimal:
         """Cash (locked included) plus every position valued at its mark in `marks`."""
-        with localcontext(EXACT):
+        with exact():
             total = self._cash
             for instrument, quantity in self._positions.items():
                 mark = marks.get(instrument)
@@ -138,7 +160,7 @@ class Account:
     def lock_funds(self, amount: Decimal) -> None:
         """Reserve `amount` of available cash for an open buy order."""
         self._check_amount(amount)
-        with localcontext(EXACT):
+        with exact():
             if amount > self._cash - self._locked:
                 raise PermanentError(f"account {self.id}: cannot lock {amount}, too little cash")
             self._locked += amount
@@ -148,13 +170,13 @@ class Account:
         self._check_amount(amount)
         if amount > self._locked:
             raise PermanentError(f"account {self.id}: cannot release {amount}, not locked")
-        with localcontext(EXACT):
+        with exact():
             self._locked -= amount
 
     def lock_position(self, instrument: InstrumentId, quantity: Decimal) -> None:
         """Reserve `quantity` of the available position for an open sell order."""
         self._check_amount(quantity)
-        with localcontext(EXACT):
+        with exact():
             if quantity > self.available_position(instrument):
                 raise PermanentError(f"account {self.id}: cannot lock {quantity} {instrument}")
             self._locked_positions[instrument] = self.locked_position(instrument) + quantity
@@ -165,14 +187,14 @@ class Account:
         locked = self.locked_position(instrument)
         if quantity > locked:
             raise PermanentError(f"account {self.id}: cannot release {quantity} {instrument}")
-        with localcontext(EXACT):
+        with exact():
             _put(self._locked_positions, instrument, locked - quantity)
 
     def settle_buy(self, instrument: InstrumentId, quantity: Decimal, cost: Decimal) -> None:
         """Pay `cost` (notional plus fee) from available cash and add `quantity` to the position."""
         self._check_amount(quantity)
         self._check_amount(cost)
-        with localcontext(EXACT):
+        with exact():
             if cost > self._cash - self._locked:
                 raise PermanentError(f"account {self.id}: cannot pay {cost}, too little cash")
             self._cash -= cost
@@ -182,7 +204,7 @@ class Account:
         """Take `quantity` from the available position and add `proceeds` (net of fee) to cash."""
         self._check_amount(quantity)
         self._check_amount(proceeds)
-        with localcontext(EXACT):
+        with exact():
             if quantity > self.available_position(instrument):
                 raise PermanentError(f"account {self.id}: cannot sell {quantity} {instrument}")
             _put(self._positions, instrument, self.position(instrument) - quantity)

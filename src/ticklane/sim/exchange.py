@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Self
 
@@ -36,7 +36,7 @@ from ticklane.config.accounts import AccountsConfig
 from ticklane.core.errors import ConfigError, OutOfRangeError, PermanentError
 from ticklane.core.fixed import format_decimal, price_to_raw, quantity_to_raw
 from ticklane.core.identifiers import InstrumentId, Side
-from ticklane.sim.account import EXACT, ZERO, Account
+from ticklane.sim.account import ZERO, Account, exact
 from ticklane.sim.events import (
     Liquidity,
     Order,
@@ -195,7 +195,7 @@ class SimulatedExchange:
         self._note_instrument(order.instrument)
         self._last_prices.setdefault(order.instrument, reference_price)
         marks = {**self._last_prices, order.instrument: reference_price}
-        with localcontext(EXACT):
+        with exact():
             return self._lock(order, reference_price, marks)
 
     def cancel_order(self, client_order_id: str, ts_event: int) -> OrderCanceled:
@@ -222,7 +222,7 @@ class SimulatedExchange:
         if not self._open:
             return []
         events: list[OrderFilled | OrderRejected] = []
-        with localcontext(EXACT):
+        with exact():
             for entry in list(self._open.values()):
                 order = entry.order
                 # A trade stamped before the order was submitted happened before the decision
@@ -253,7 +253,7 @@ class SimulatedExchange:
             return None
         # OPTIMISTIC: the reference price counts as a trade, so it also values positions.
         self._last_prices[entry.order.instrument] = entry.reference_price
-        with localcontext(EXACT):
+        with exact():
             return self._fill(entry, *match, ts_event)
 
     # -- internals -----------------------------------------------------------------------------

@@ -24,14 +24,14 @@ Every assumption about a fill is written down at the line that makes it. In shor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from enum import Enum
 from typing import Final
 
 from ticklane.core.errors import ConfigError
 from ticklane.core.fixed import PRICE_DECIMALS, QUANTITY_DECIMALS
 from ticklane.core.identifiers import Side
-from ticklane.sim.account import EXACT, ZERO
+from ticklane.sim.account import ZERO, exact
 from ticklane.sim.events import Liquidity, Order
 from ticklane.strategy.signal import OrderType
 
@@ -100,7 +100,7 @@ class FeeModel:
 
     def fee(self, notional: Decimal, liquidity: Liquidity) -> Decimal:
         """The exact fee on `notional` (not rounded: fees are charged to the last digit)."""
-        with localcontext(EXACT):
+        with exact():
             return notional * self.rate(liquidity)
 
 
@@ -124,7 +124,7 @@ class SlippageModel:
         again against the trader, so the result is a price a venue could print."""
         if not self.slippage_bps:
             return price
-        with localcontext(EXACT):
+        with exact():
             if side is Side.BUY:
                 return (price * (_BPS + self.slippage_bps) / _BPS).quantize(
                     _PRICE_STEP, context=_UP
@@ -232,7 +232,7 @@ class FillModel:
     def buy_quantity(self, budget: Decimal, price: Decimal, liquidity: Liquidity) -> Decimal:
         """The most a `budget` (fee included) buys at `price`, floored to 8 decimal places,
         so ``quantity * price * (1 + fee rate) <= budget`` holds exactly."""
-        with localcontext(EXACT):
+        with exact():
             unit_cost = price * (_ONE + self.fees.rate(liquidity))
         return floor_quantity(_DOWN.divide(budget, unit_cost))
 
@@ -243,7 +243,7 @@ class FillModel:
 
     def buy_cost(self, quantity: Decimal, price: Decimal, liquidity: Liquidity) -> Decimal:
         """Notional plus fee of buying `quantity` at `price`."""
-        with localcontext(EXACT):
+        with exact():
             notional = quantity * price
             return notional + self.fees.fee(notional, liquidity)
 

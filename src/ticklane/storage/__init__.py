@@ -11,6 +11,7 @@ from ticklane.core.time import NANOS_PER_SECOND
 from ticklane.storage.base import (
     AppliedMigration,
     CompressResult,
+    Gap,
     InsertResult,
     Order,
     PartitionInfo,
@@ -41,6 +42,7 @@ def open_store(database: DatabaseConfig, storage: StorageConfig) -> TickStore:
 __all__ = [
     "AppliedMigration",
     "CompressResult",
+    "Gap",
     "InsertResult",
     "Order",
     "PartitionInfo",

@@ -17,6 +17,7 @@ import msgspec
 
 from ticklane.core.bars import Bar, Timeframe
 from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
+from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 
@@ -110,6 +111,27 @@ class CompressResult(msgspec.Struct, frozen=True):
     bytes_after: int
 
 
+class Gap(msgspec.Struct, frozen=True):
+    """A stretch of a live feed whose trades are missing: none arrived between ``from_ns`` and
+    ``to_ns`` (UTC ns, both exclusive) and the venue's history could not supply them."""
+
+    exchange: str
+    symbol: str
+    from_ns: int
+    to_ns: int
+    reason: str
+    id: int | None = None  # set once stored
+    filled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.to_ns < self.from_ns:
+            raise BadDataError(
+                f"gap of {self.exchange} {self.symbol}: to_ns {self.to_ns} is before from_ns "
+                f"{self.from_ns}",
+                field="to_ns",
+            )
+
+
 class TickStore(Protocol):
     """Tick storage: trades, quotes, the symbol registry and the strategy log.
 
@@ -188,6 +210,18 @@ class TickStore(Protocol):
         ...
 
     def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]: ...
+
+    def record_gap(self, gap: Gap) -> int:
+        """Store a gap the live feed could not fill; return its id."""
+        ...
+
+    def list_gaps(self, exchange: str | None = None, *, include_filled: bool = False) -> list[Gap]:
+        """Recorded gaps in time order (open ones only unless ``include_filled``)."""
+        ...
+
+    def mark_gap_filled(self, gap_id: int) -> None:
+        """Record that a gap's trades were fetched since."""
+        ...
 
     def stats(self) -> StoreStats: ...
 

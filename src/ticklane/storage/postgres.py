@@ -35,6 +35,7 @@ from ticklane.storage import pgbinary
 from ticklane.storage.base import (
     AppliedMigration,
     CompressResult,
+    Gap,
     InsertResult,
     Order,
     PartitionInfo,
@@ -164,6 +165,14 @@ class PostgresTickStore:
                 self._reader.close()
                 self._reader = self._reader_cursor = None
         self._pool.close()
+
+    def _execute_returning(self, query: Any, params: Sequence[Any]) -> list[Any]:
+        """A write in its own transaction, with the rows its RETURNING clause gives."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return conn.execute(query, params).fetchall()
+        except psycopg.Error as error:
+            raise StorageError(f"{self._url_shown}: {error}") from error
 
     def _query(self, query: Any, params: Sequence[Any] | dict[str, Any] | None = None) -> list[Any]:
         try:
@@ -573,6 +582,28 @@ class PostgresTickStore:
         except psycopg.Error as error:
             raise StorageError(f"{self._url_shown}: {error}") from error
         return removed
+
+    def record_gap(self, gap: Gap) -> int:
+        rows = self._execute_returning(
+            "INSERT INTO gaps (exchange, symbol, from_ns, to_ns, reason) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (gap.exchange, gap.symbol, gap.from_ns, gap.to_ns, gap.reason),
+        )
+        return int(rows[0][0])
+
+    def list_gaps(self, exchange: str | None = None, *, include_filled: bool = False) -> list[Gap]:
+        rows = self._query(
+            "SELECT id, exchange, symbol, from_ns, to_ns, reason, filled_at IS NOT NULL FROM gaps "
+            "WHERE (%(e)s::text IS NULL OR exchange = %(e)s) AND (%(all)s OR filled_at IS NULL) "
+            "ORDER BY from_ns, id",
+            {"e": exchange, "all": include_filled},
+        )
+        return [Gap(e, s, f, t, r, id=i, filled=done) for i, e, s, f, t, r, done in rows]
+
+    def mark_gap_filled(self, gap_id: int) -> None:
+        self._execute_returning(
+            "UPDATE gaps SET filled_at = now() WHERE id = %s RETURNING id", (gap_id,)
+        )
 
     def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]:
         rows = self._query(

@@ -32,6 +32,7 @@ from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage.base import (
     AppliedMigration,
     CompressResult,
+    Gap,
     InsertResult,
     Order,
     SeriesStats,
@@ -372,6 +373,31 @@ class SqliteTickStore:
                 [(i.exchange, i.symbol) for i in instruments],
             )
             return conn.total_changes - before
+
+    def record_gap(self, gap: Gap) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO gaps (exchange, symbol, from_ns, to_ns, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (gap.exchange, gap.symbol, gap.from_ns, gap.to_ns, gap.reason),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def list_gaps(self, exchange: str | None = None, *, include_filled: bool = False) -> list[Gap]:
+        rows = self._query(
+            "SELECT id, exchange, symbol, from_ns, to_ns, reason, filled_at IS NOT NULL FROM gaps "
+            "WHERE (? IS NULL OR exchange = ?) AND (? OR filled_at IS NULL) "
+            "ORDER BY from_ns, id",
+            (exchange, exchange, include_filled),
+        )
+        return [Gap(e, s, f, t, r, id=i, filled=bool(done)) for i, e, s, f, t, r, done in rows]
+
+    def mark_gap_filled(self, gap_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE gaps SET filled_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+                (gap_id,),
+            )
 
     def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]:
         rows = self._query(

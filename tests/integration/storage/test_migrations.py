@@ -155,6 +155,7 @@ def test_postgres_without_timescaledb_uses_native_partitions(pg_schema_url: str)
             (1, "common"),
             (2, "ticks.partitioned"),
             (3, "views"),
+            (4, "gaps"),
         ]
     finally:
         store.close()
@@ -176,7 +177,11 @@ def test_postgres_without_timescaledb_uses_native_partitions(pg_schema_url: str)
 def test_sqlite_migrations_are_the_shipped_ones(tmp_path: Path) -> None:
     store = SqliteTickStore(tmp_path / "a" / "b" / "ticks.sqlite3")  # folders created
     try:
-        assert [(m.version, m.name) for m in store.migrate()] == [(1, "initial"), (2, "views")]
+        assert [(m.version, m.name) for m in store.migrate()] == [
+            (1, "initial"),
+            (2, "views"),
+            (3, "gaps"),
+        ]
     finally:
         store.close()
 

@@ -21,7 +21,7 @@ from ticklane.core.fixed import price_to_raw, quantity_to_raw
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.core.time import MAX_TS_NS, MIN_TS_NS, parse_datetime
-from ticklane.storage.base import InsertResult, Order, SeriesStats, SymbolInfo, TickStore
+from ticklane.storage.base import Gap, InsertResult, Order, SeriesStats, SymbolInfo, TickStore
 from ticklane.storage.sqlite import SqliteTickStore
 
 BTC = InstrumentId("binance", "BTCUSDT")
@@ -532,6 +532,31 @@ def test_migrating_again_applies_nothing_and_keeps_the_data(store: TickStore) ->
     before = store.migrate()
     after = store.migrate()
     assert [(m.version, m.name) for m in after] == [(m.version, m.name) for m in before]
-    assert [m.version for m in after] == ([1, 2] if store.backend == "sqlite" else [1, 2, 3])
+    assert [m.version for m in after] == ([1, 2, 3] if store.backend == "sqlite" else [1, 2, 3, 4])
     assert not any(m.newly_applied for m in before + after)
     assert stored(store) == [trade(T0, 1)]
+
+
+def test_gaps_are_recorded_listed_in_time_order_and_marked_filled(store: TickStore) -> None:
+    later = store.record_gap(Gap("binance", "BTCUSDT", 5_000, 9_000, "REST history too short"))
+    earlier = store.record_gap(Gap("kraken", "BTC/USD", 1_000, 2_000, "REST failed: HTTP 503"))
+    assert [g.id for g in store.list_gaps()] == [earlier, later]
+    [kraken] = store.list_gaps("kraken")
+    assert (kraken.symbol, kraken.from_ns, kraken.to_ns, kraken.reason, kraken.filled) == (
+        "BTC/USD",
+        1_000,
+        2_000,
+        "REST failed: HTTP 503",
+        False,
+    )
+    store.mark_gap_filled(earlier)
+    assert [g.id for g in store.list_gaps()] == [later]
+    assert [(g.id, g.filled) for g in store.list_gaps(include_filled=True)] == [
+        (earlier, True),
+        (later, False),
+    ]
+
+
+def test_a_gap_ending_before_it_starts_is_refused() -> None:
+    with pytest.raises(BadDataError, match="to_ns 1 is before from_ns 2"):
+        Gap("binance", "BTCUSDT", 2, 1, "clock went backwards")

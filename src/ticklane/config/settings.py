@@ -449,6 +449,104 @@ class AlertingConfig(ConfigModel):
     cache_failure_threshold: StrictFloat = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
 
 
+class WriterConfig(ConfigModel):
+    """The batched store writer of ``data-manager serve --persist``.
+
+    Options:
+        batch_size: records per store write, >= 1; a full batch is written at once.
+        flush_interval_secs: seconds after which a partial batch is written, > 0.
+        max_pending: records waiting in memory when the store falls behind, >= batch_size;
+            beyond it new records are dropped (counted and logged), the feed never blocks.
+    """
+
+    batch_size: StrictInt = Field(default=5_000, ge=1)
+    flush_interval_secs: StrictFloat = Field(default=0.5, gt=0, allow_inf_nan=False)
+    max_pending: StrictInt = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> WriterConfig:
+        if self.max_pending < self.batch_size:
+            raise ValueError(
+                f"max_pending ({self.max_pending}) must be >= batch_size ({self.batch_size})"
+            )
+        return self
+
+
+class IpcConfig(ConfigModel):
+    """The shared-memory ring between data-manager and trading-core.
+
+    Options:
+        name: segment name under /dev/shm, or an absolute path (a container and its host
+            share /dev/shm).
+        capacity: records the ring holds, a power of two >= 1024; a reader further behind
+            than this loses records (counted).
+    """
+
+    name: NonEmptyStr = "ticklane"
+    capacity: StrictInt = Field(default=65_536, ge=1024)
+
+    @model_validator(mode="after")
+    def _power_of_two(self) -> IpcConfig:
+        if self.capacity & (self.capacity - 1):
+            raise ValueError(f"capacity ({self.capacity}) must be a power of two")
+        return self
+
+
+class DataManagerConfig(ConfigModel):
+    """``data-manager serve``.
+
+    Options:
+        metrics_port: port of the Prometheus endpoint, 0 for none.
+        watchdog_secs: a feed silent this long is restarted, > 0.
+        reconnect_initial_secs: first delay before reconnecting, > 0; it doubles per failed
+            attempt, with random jitter, up to reconnect_max_secs.
+        reconnect_max_secs: longest delay between reconnect attempts.
+        writer, ipc: the sections, documented on their classes.
+    """
+
+    metrics_port: StrictInt = Field(default=9100, ge=0, le=65_535)
+    watchdog_secs: StrictFloat = Field(default=30.0, gt=0, allow_inf_nan=False)
+    reconnect_initial_secs: StrictFloat = Field(default=0.5, gt=0, allow_inf_nan=False)
+    reconnect_max_secs: StrictFloat = Field(default=30.0, gt=0, allow_inf_nan=False)
+    writer: WriterConfig = WriterConfig()
+    ipc: IpcConfig = IpcConfig()
+
+
+class VenueEndpoints(ConfigModel):
+    """Where a venue is reached; tests and users may point it at another server.
+
+    Options:
+        ws_url: WebSocket base URL.
+        rest_url: REST base URL.
+        demo_ws_url, demo_rest_url: the same for ``--demo`` (the venue's test environment).
+    """
+
+    ws_url: NonEmptyStr
+    rest_url: NonEmptyStr
+    demo_ws_url: NonEmptyStr | None = None
+    demo_rest_url: NonEmptyStr | None = None
+
+
+class VenuesConfig(ConfigModel):
+    """Endpoints per venue (defaults: the venues' public production and demo hosts)."""
+
+    binance: VenueEndpoints = VenueEndpoints(
+        ws_url="wss://stream.binance.com:9443",
+        rest_url="https://api.binance.com",
+        demo_ws_url="wss://stream.testnet.binance.vision",
+        demo_rest_url="https://testnet.binance.vision",
+    )
+    kraken: VenueEndpoints = VenueEndpoints(
+        ws_url="wss://ws.kraken.com/v2", rest_url="https://api.kraken.com"
+    )
+    kraken_futures: VenueEndpoints = VenueEndpoints(
+        ws_url="wss://futures.kraken.com/ws/v1",
+        rest_url="https://futures.kraken.com",
+        demo_ws_url="wss://demo-futures.kraken.com/ws/v1",
+        demo_rest_url="https://demo-futures.kraken.com",
+    )
+
+
 class LoggingConfig(ConfigModel):
     """Log levels, applied by `ticklane.config.configure_logging`.
 
@@ -480,8 +578,8 @@ class Settings(ConfigModel):
         run_mode: which config file was chosen (``RUN_MODE``); set by the loader.
         config_file: the file loaded, or None for built-in defaults; set by the loader.
         symbols: trading pairs to monitor, e.g. ``["BTCUSDT", "ETHUSDT"]``.
-        database, storage, cache, paper_trading, accounts, alerting, logging, databento:
-            the sections, documented on their classes.
+        database, storage, cache, paper_trading, accounts, alerting, logging, databento,
+            data_manager, venues: the sections, documented on their classes.
     """
 
     run_mode: RunMode = DEFAULT_RUN_MODE
@@ -495,6 +593,8 @@ class Settings(ConfigModel):
     alerting: AlertingConfig = AlertingConfig()
     logging: LoggingConfig = LoggingConfig()
     databento: DatabentoConfig = DatabentoConfig()
+    data_manager: DataManagerConfig = DataManagerConfig()
+    venues: VenuesConfig = VenuesConfig()
 
 
 # Keys of `Settings` filled in by the loader, never read from a file.

@@ -4,7 +4,7 @@ Where values come from, strongest first:
 
 1. environment variables (the real environment, then ``.env`` in the current directory):
    ``DATABASE_URL``, ``REDIS_URL``, ``LOG_LEVEL``, ``TICKLANE_LOG`` (alias ``RUST_LOG``),
-   ``DATABENTO_API_KEY``; an empty value counts as unset;
+   ``DATABENTO_API_KEY``, ``ALERT_WEBHOOK_URL``; an empty value counts as unset;
 2. the config file: the explicit path (``-c FILE``), else
    ``$DATA_MANAGER_CONFIG_DIR/<run_mode>.toml``, else ``./config/<run_mode>.toml``;
 3. built-in defaults, a complete configuration on their own (SQLite, memory cache, no Redis).
@@ -60,10 +60,14 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "DATABASE_URL": ("database", "url"),
     "REDIS_URL": ("cache", "redis", "url"),
     "DATABENTO_API_KEY": ("databento", "api_key"),
+    "ALERT_WEBHOOK_URL": ("alerting", "webhook_url"),
     "LOG_LEVEL": ("logging", "level"),
 }
 _LOG_SPEC_VARS = ("TICKLANE_LOG", "RUST_LOG")  # first one set wins
-_SECRET_FILE_KEYS = {("databento", "api_key"): "DATABENTO_API_KEY"}
+_SECRET_FILE_KEYS = {
+    ("databento", "api_key"): "DATABENTO_API_KEY",
+    ("alerting", "webhook_url"): "ALERT_WEBHOOK_URL",
+}
 
 
 def load_settings(

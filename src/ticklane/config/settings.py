@@ -193,6 +193,10 @@ RedisUrl = Annotated[
     RedactedUrl,
     AfterValidator(_url_with_scheme(("redis", "rediss", "unix"), "redis://127.0.0.1:6379")),
 ]
+WebhookUrl = Annotated[
+    RedactedUrl,
+    AfterValidator(_url_with_scheme(("https", "http"), "https://hooks.slack.com/services/...")),
+]
 
 # --------------------------------------------------------------------------------------------
 # Durations, paths, names
@@ -436,7 +440,12 @@ class AlertingConfig(ConfigModel):
         cooldown_secs: seconds before the same alert may fire again, >= 0.
         channel_backpressure_threshold: channel fill, in percent (0-100), that raises an alert.
         reconnection_storm_threshold: reconnects per evaluation interval that raise an alert.
-        cache_failure_threshold: ratio (0-1) of failed cache operations that raises an alert.
+        cache_failure_threshold: cache failures per processed tick (0-1) over an evaluation
+            interval that raise an alert.
+        webhook_url: Slack-compatible incoming-webhook URL that alerts are posted to; unset
+            means the log only. A secret: set it from the environment (ALERT_WEBHOOK_URL).
+        webhook_timeout_secs: deadline of one POST, > 0.
+        webhook_retries: further attempts after a 5xx, 429, timeout or connection error.
     """
 
     enabled: StrictBool = True
@@ -447,6 +456,9 @@ class AlertingConfig(ConfigModel):
     )
     reconnection_storm_threshold: StrictInt = Field(default=10, ge=1)
     cache_failure_threshold: StrictFloat = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+    webhook_url: WebhookUrl | None = None
+    webhook_timeout_secs: StrictFloat = Field(default=5.0, gt=0, allow_inf_nan=False)
+    webhook_retries: StrictInt = Field(default=3, ge=0)
 
 
 class WriterConfig(ConfigModel):

@@ -9,7 +9,6 @@ import socket
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from webhook_receiver import HOLD, WebhookReceiver
 
 from ticklane.alerting import (
     AlertEvaluator,
@@ -19,6 +18,8 @@ from ticklane.alerting import (
     WebhookAlertHandler,
     register_alert_metrics,
 )
+
+from webhook_receiver import HOLD, WebhookReceiver
 
 DEADLINE_S = 10.0  # a safety net against a hung test, never the thing under test
 FAILURES = "ticklane_alert_handler_failures_total"

@@ -7,7 +7,6 @@ import asyncio
 import logging
 
 import pytest
-from alert_snapshots import HEALTHY, later, snapshot
 from prometheus_client import CollectorRegistry
 
 from ticklane.alerting import (
@@ -20,6 +19,8 @@ from ticklane.alerting import (
     ReconnectionStormRule,
     register_alert_metrics,
 )
+
+from alert_snapshots import HEALTHY, later, snapshot
 
 SECOND_NS = 1_000_000_000
 DEADLINE_S = 5.0  # a safety net against a hung test, never the thing under test

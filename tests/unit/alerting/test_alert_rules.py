@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from alert_snapshots import HEALTHY, later, snapshot
 
 from ticklane.alerting import (
     CacheFailureRateRule,
@@ -12,6 +11,8 @@ from ticklane.alerting import (
     ReconnectionStormRule,
     Severity,
 )
+
+from alert_snapshots import HEALTHY, later, snapshot
 
 # --------------------------------------------------------------------------- IPC disconnected
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import msgspec
-from venue_recordings import read_recv_ns, read_session
 
 from ticklane.core.fixed import price_to_raw, quantity_to_raw
 from ticklane.core.records import BookFlags, BookRecord
@@ -19,6 +18,8 @@ from ticklane.venues.binance import (
 )
 from ticklane.venues.binance.schemas import DepthSnapshot, DepthUpdate
 from ticklane.venues.common import ActionKind
+
+from venue_recordings import read_recv_ns, read_session
 
 TS = 1_700_000_000_000_000_000
 

@@ -6,12 +6,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from venue_recordings import read_recv_ns, received
 
 from ticklane.core.identifiers import Side
 from ticklane.core.records import QuoteRecord, TradeRecord
 from ticklane.venues.binance import BinanceParser
 from ticklane.venues.common import ActionKind
+
+from venue_recordings import read_recv_ns, received
 
 TS = 1_680_652_800_000_000_000
 TRADE = (

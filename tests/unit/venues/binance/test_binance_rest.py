@@ -7,14 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from venue_http import Answer, Routes, serve
-from venue_recordings import read_session, rest_body
 
 from ticklane.core.errors import BadDataError, ConfigError, PermanentError, TransientError
 from ticklane.core.identifiers import Side
 from ticklane.core.records import BookFlags
 from ticklane.venues.binance import BinanceParser, BinanceRestClient
 from ticklane.venues.http import VenueRateLimitedError
+
+from venue_http import Answer, Routes, serve
+from venue_recordings import read_session, rest_body
 
 TS = 1_700_000_000_000_000_000
 

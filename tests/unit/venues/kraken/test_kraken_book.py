@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from venue_recordings import received
 
 from ticklane.core.records import BookFlags, BookRecord
 from ticklane.venues.common import ActionKind
 from ticklane.venues.kraken import KrakenParser
 from ticklane.venues.kraken.book import level_token
+
+from venue_recordings import received
 
 TS = 1_685_349_935_000_000_000
 

@@ -7,13 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 import msgspec
-from venue_recordings import received
 
 from ticklane.core.identifiers import Side
 from ticklane.core.records import QuoteRecord, TradeRecord
 from ticklane.venues.common import ActionKind
 from ticklane.venues.kraken import KrakenParser
 from ticklane.venues.numbers import derived_trade_id
+
+from venue_recordings import received
 
 TS = 1_700_000_000_000_000_000
 

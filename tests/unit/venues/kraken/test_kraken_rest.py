@@ -8,14 +8,15 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from venue_http import Answer, Routes, serve
-from venue_recordings import rest_body
 
 from ticklane.core.errors import PermanentError, TransientError
 from ticklane.core.identifiers import Side
 from ticklane.venues.http import VenueRateLimitedError
 from ticklane.venues.kraken import KrakenRestClient
 from ticklane.venues.numbers import derived_trade_id
+
+from venue_http import Answer, Routes, serve
+from venue_recordings import rest_body
 
 # The documented Trades shape (protocols.md 2.6): 7-column rows with trade_id, and the older
 # 6-column rows without one. Times are JSON numbers with 4 decimals.

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from venue_recordings import received
 
 from ticklane.core.identifiers import Side
 from ticklane.core.records import BookFlags, BookRecord, QuoteRecord, TradeRecord
 from ticklane.venues.common import ActionKind
 from ticklane.venues.kraken_futures import KrakenFuturesParser
 from ticklane.venues.numbers import hashed_trade_id
+
+from venue_recordings import received
 
 TS = 1_626_994_930_000_000_000
 

@@ -7,14 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from venue_http import Answer, Routes, serve
-from venue_recordings import rest_body
 
 from ticklane.core.errors import PermanentError, TransientError
 from ticklane.core.identifiers import Side
 from ticklane.venues.http import VenueRateLimitedError
 from ticklane.venues.kraken_futures import KrakenFuturesRestClient
 from ticklane.venues.numbers import hashed_trade_id
+
+from venue_http import Answer, Routes, serve
+from venue_recordings import rest_body
 
 # The documented /history shape (protocols.md 3): newest first.
 HISTORY = b"""{"result":"success","serverTime":"2021-07-22T22:22:00.000Z","history":[

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from ticklane.cli import db, importing, symbols
+from ticklane.cli import db, importing, serve, symbols
 from ticklane.cli.common import ANY_ARGS, make_app, not_delivered
 
 app = make_app(
     "data-manager", "Market data: live venue streams, the tick store, history and symbols."
 )
-
-
-@app.command(context_settings=ANY_ARGS)
-def serve() -> None:
-    """Stream live trades, quotes and books from Binance, Kraken or Kraken Futures."""
-    not_delivered("data-manager serve", 4)
 
 
 @app.command(context_settings=ANY_ARGS)
@@ -44,6 +38,7 @@ for _name, _doc in {
 app.add_typer(backfill, name="backfill")
 
 app.command("import")(importing.import_file)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

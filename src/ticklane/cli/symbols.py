@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Final
 
 import typer
 
@@ -11,14 +12,16 @@ from ticklane.cli.common import (
     OutputFormat,
     fail,
     handle_errors,
-    not_delivered,
     opened_store,
     out,
     print_json,
     print_table,
+    state,
 )
 from ticklane.core.identifiers import InstrumentId
 from ticklane.storage import SymbolInfo
+
+DISCOVERED: Final = "discover"  # the registry's source of instruments a venue listed
 
 app = typer.Typer(help="The symbol registry: list, add, remove, discover.", no_args_is_help=True)
 
@@ -35,6 +38,15 @@ def _split(symbols: str) -> list[str]:
     if not names:
         fail("--symbols: give at least one symbol, e.g. --symbols BTCUSDT,ETHUSDT", 2)
     return names
+
+
+def _instruments(exchange: str, names: list[str]) -> list[InstrumentId]:
+    """The instruments named, as a venue's records name them (Kraken XBT/USD -> BTC/USD)."""
+    from ticklane.venues.discovery import PROVIDERS, normalize_symbol
+
+    if exchange.lower() in PROVIDERS:
+        names = [normalize_symbol(exchange.lower(), name) for name in names]
+    return [InstrumentId.of(exchange, name) for name in names]
 
 
 @app.command("list")
@@ -76,10 +88,10 @@ def add(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Register symbols (names are checked against the venue list once `discover` ran)."""
-    instruments = [InstrumentId.of(exchange, name) for name in _split(symbols)]
+    instruments = _instruments(exchange, _split(symbols))
     with opened_store(ctx) as store:
         listed = store.list_symbols(instruments[0].exchange)
-        known = {s.symbol for s in listed if s.source == "discover"}
+        known = {s.symbol for s in listed if s.source == DISCOVERED}
         if known:
             unknown = [i.symbol for i in instruments if i.symbol not in known]
             if unknown:
@@ -103,7 +115,7 @@ def remove(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Unregister symbols; their stored ticks stay."""
-    instruments = [InstrumentId.of(exchange, name) for name in _split(symbols)]
+    instruments = _instruments(exchange, _split(symbols))
     with opened_store(ctx) as store:
         removed = store.remove_symbols(instruments)
     missing = len(instruments) - removed
@@ -115,7 +127,48 @@ def remove(
     )
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def discover() -> None:
-    """Fetch the venue's instrument list into the registry (live-data issue)."""
-    not_delivered("symbol discover", 4)
+@app.command()
+@handle_errors
+def discover(
+    ctx: typer.Context,
+    provider: Annotated[
+        str, typer.Option("--provider", help="binance, kraken or kraken_futures.")
+    ] = "binance",
+    demo: Annotated[bool, typer.Option("--demo", help="The venue's test environment.")] = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Fetch the venue's instrument list (tick size, lot size, status) into the registry."""
+    from ticklane.venues.discovery import PROVIDERS, discover_instruments
+
+    if provider not in PROVIDERS:
+        fail(f"--provider: {provider!r} is not one of {', '.join(PROVIDERS)}", 2)
+    settings = state(ctx).settings
+    endpoints = getattr(settings.venues, provider)
+    rest_url = endpoints.demo_rest_url if demo else endpoints.rest_url
+    if rest_url is None:
+        fail(f"--demo: venues.{provider}.demo_rest_url is not configured", 2)
+    instruments = asyncio.run(discover_instruments(provider, rest_url))
+    rows = [
+        SymbolInfo(
+            i.exchange,
+            i.symbol,
+            i.base_asset,
+            i.quote_asset,
+            i.tick_size,
+            i.lot_size,
+            i.status,
+            source=DISCOVERED,
+        )
+        for i in instruments
+    ]
+    with opened_store(ctx) as store:
+        new = store.add_symbols(rows)
+    active = sum(1 for row in rows if row.status == "active")
+    if output is OutputFormat.JSON:
+        print_json({"instruments": len(rows), "active": active, "added": new})
+        return
+    out.print(
+        f"{provider}: {len(rows):,} instruments ({active:,} trading, "
+        f"{len(rows) - active:,} halted); {new:,} new in the registry, "
+        f"{len(rows) - new:,} updated"
+    )

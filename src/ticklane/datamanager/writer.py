@@ -95,7 +95,8 @@ class StoreWriter:
         while not (self._closing and not self._pending):
             if not self._closing and len(self._pending) < self._batch_size:
                 with suppress(TimeoutError):  # a full batch wakes it early
-                    await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+                    async with asyncio.timeout(self._flush_interval):
+                        await self._wake.wait()
             self._wake.clear()
             due = len(self._pending)  # what is pending now; later arrivals wait their turn
             while due > 0 and self._pending:

@@ -51,19 +51,24 @@ def test_migrate_twice_applies_each_migration_once(cli: Cli) -> None:
 def test_symbols_added_listed_and_removed(cli: Cli) -> None:
     assert cli.json("symbol", "add", "--symbols", "BTCUSDT,ETHUSDT") == {"added": 2, "updated": 0}
     assert cli.json("symbol", "add", "--symbols", "ETHUSDT") == {"added": 0, "updated": 1}
+    # Kraken's XBT is registered as BTC, the name the Kraken feed's records carry.
     cli.json("symbol", "add", "--symbols", "XBT/USD", "--exchange", "kraken")
     listed = cli.json("symbol", "list")
     assert [(s["exchange"], s["symbol"]) for s in listed] == [
         ("binance", "BTCUSDT"),
         ("binance", "ETHUSDT"),
-        ("kraken", "XBT/USD"),
+        ("kraken", "BTC/USD"),
     ]
-    assert [s["symbol"] for s in cli.json("symbol", "list", "--exchange", "kraken")] == ["XBT/USD"]
+    assert [s["symbol"] for s in cli.json("symbol", "list", "--exchange", "kraken")] == ["BTC/USD"]
     assert cli.json("symbol", "remove", "--symbols", "ETHUSDT,DOGEUSDT") == {
         "removed": 1,
         "not_registered": 1,
     }
-    assert [s["symbol"] for s in cli.json("symbol", "list")] == ["BTCUSDT", "XBT/USD"]
+    assert [s["symbol"] for s in cli.json("symbol", "list")] == ["BTCUSDT", "BTC/USD"]
+    assert cli.json("symbol", "remove", "--symbols", "XBT/USD", "--exchange", "kraken") == {
+        "removed": 1,
+        "not_registered": 0,
+    }
 
 
 def test_invalid_symbol_is_refused_naming_it(cli_sqlite: Cli) -> None:

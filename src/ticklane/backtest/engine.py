@@ -40,7 +40,7 @@ from ticklane.core.columnar import TradeColumns
 from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import price_from_raw
 from ticklane.core.identifiers import InstrumentId, Side
-from ticklane.sim.events import Order, OrderFilled, OrderRejected
+from ticklane.sim.events import Order, OrderAccepted, OrderFilled, OrderRejected
 from ticklane.sim.exchange import SimulatedExchange
 from ticklane.sim.fills import FeeModel, FillModel, FillPolicy, SlippageModel
 from ticklane.strategy.base import Strategy
@@ -95,17 +95,35 @@ class StrategyFailed(Exception):
 class BacktestEngine:
     """Runs one strategy over one instrument's ticks (see the module docstring)."""
 
-    def __init__(self, config: BacktestConfig, strategy: Strategy, strategy_hash: str) -> None:
+    def __init__(
+        self,
+        config: BacktestConfig,
+        strategy: Strategy,
+        strategy_hash: str,
+        *,
+        live: bool = False,
+        exchange: SimulatedExchange | None = None,
+    ) -> None:
+        """``live``: trades arrive one at a time (``on_trade``, ``advance_to``: paper trading),
+        so every strategy runs on the per-tick loop. ``exchange``: an exchange whose accounts
+        carry state from before (a paper-trading restart); by default one built from the
+        config."""
         self.config = config
         self.strategy = strategy
         self.strategy_hash = strategy_hash
-        self.exchange = self._build_exchange()
+        self.exchange = exchange if exchange is not None else self._build_exchange()
         self.account_id = self.exchange.resolve_account_id(strategy.name, strategy.account_id())
         account = self.exchange.account(self.account_id)
         self.portfolio = Portfolio(account.cash, account.currency)
         self.bar_type = strategy.preferred_bar_type()
         self.mode = strategy.bar_data_mode()
-        self.per_tick = self.mode is not BarDataMode.ON_CLOSE_BAR or not self.bar_type.is_time_based
+        self.per_tick = (
+            live or self.mode is not BarDataMode.ON_CLOSE_BAR or not self.bar_type.is_time_based
+        )
+        # Paper trading writes every order and fill to live_strategy_log through these: each
+        # submitted order with the exchange's answer, then what the fill step did.
+        self.on_order: Callable[[Order, OrderAccepted | OrderRejected], None] | None = None
+        self.on_fill: Callable[[OrderFilled | OrderRejected], None] | None = None
         # The strategy is the aggregator's event handler itself (one Python call per event);
         # whatever it returns other than HOLD comes back to _on_signal.
         self.aggregator = BarAggregator(
@@ -148,6 +166,27 @@ class BacktestEngine:
     ) -> BacktestResult:
         """Run over ascending chunks of the configured instrument's ticks in [start, end)."""
         return run_together([self], chunks, progress)[0]
+
+    # -- live (paper trading): trades one at a time -----------------------------------------
+
+    def start(self) -> None:
+        """Begin a live run (``run`` does this itself)."""
+        self.strategy.reset()
+
+    def on_trade(
+        self, ts_event: int, price_raw: int, quantity_raw: int, side: int, trade_id: int
+    ) -> None:
+        """One live trade (a ``live`` engine). A strategy failure raises ``EventFailed``."""
+        self._counts["ticks"] += 1
+        self.aggregator.on_trade(ts_event, price_raw, quantity_raw, side, trade_id)
+
+    def advance_to(self, ts_ns: int) -> None:
+        """The live clock reached ``ts_ns``: close the bars it passed."""
+        self.aggregator.advance_to(ts_ns)
+
+    def snapshot(self) -> BacktestResult:
+        """The result so far (equity marked at the bars closed until now)."""
+        return self._result(self._error)
 
     def _feed(self, chunk: TradeColumns) -> bool:
         """One chunk; False once the strategy has failed (the run then stops)."""
@@ -256,8 +295,10 @@ class BacktestEngine:
         had_open_orders = self.exchange.open_order_count > 0
         outcome = self.exchange.submit_order(order, reference_price=reference)
         self._counts["orders"] += 1
+        if self.on_order is not None:
+            self.on_order(order, outcome)
         if isinstance(outcome, OrderRejected):
-            self._apply([outcome])
+            self._apply([outcome], reported=True)  # on_order has seen it
             return
         if self._optimistic and not bar_data.has_tick:
             # OPTIMISTIC option: fill at the signal bar's close, a price the strategy has seen.
@@ -271,8 +312,13 @@ class BacktestEngine:
             # (with orders already open, ticks are offered from the earliest one's start).
             self._fill_from = int(np.searchsorted(self._chunk_ts, ts, side="left"))
 
-    def _apply(self, events: Iterable[OrderFilled | OrderRejected]) -> None:
+    def _apply(
+        self, events: Iterable[OrderFilled | OrderRejected], *, reported: bool = False
+    ) -> None:
+        on_fill = None if reported else self.on_fill
         for event in events:
+            if on_fill is not None:
+                on_fill(event)
             if isinstance(event, OrderFilled):
                 self._flush_marks()  # the closes before this fill, at the holdings before it
                 self._counts["fills"] += 1

@@ -71,7 +71,8 @@ class RealtimeDriver:
             if stop.is_set():
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel
+                    await stop.wait()
 
 
 def replay_as_live(

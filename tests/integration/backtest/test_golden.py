@@ -170,3 +170,27 @@ def test_strategy_raising_mid_run_stops_with_the_bar_and_keeps_the_partial_resul
     assert error.ts_event == START + 12 * 60 * MINUTE  # the noon bar's close
     assert error.bar_open_time == START + 12 * 60 * MINUTE - MINUTE
     assert 0 < result.bars <= 12 * 60  # type: ignore[attr-defined]
+
+
+def test_live_engine_fed_one_trade_at_a_time_trades_as_the_backtest() -> None:
+    # Paper trading drives the same engine trade by trade with a clock; with the clock at the
+    # range end it must have done exactly what the backtest did.
+    data = synthetic_day(seed=9)
+    end = START + 24 * 60 * MINUTE
+    backtest = run_engine(data, end, sma(5, 15))
+    strategy = sma(5, 15)
+    config = BacktestConfig(instrument=BTC, start_ns=START, end_ns=end, initial_capital=CAPITAL)
+    live = BacktestEngine(config, strategy, strategy_hash(strategy), live=True)
+    orders, fills = [], []
+    live.on_order = lambda order, outcome: orders.append(order.client_order_id)
+    live.on_fill = fills.append
+    live.start()
+    for ts, trade_id, price, quantity, side, _ in data.tolist():
+        live.on_trade(ts, price, quantity, side, trade_id)
+    live.advance_to(end)
+    result = live.snapshot()
+    assert len(fills) == result.fills == backtest.fills  # type: ignore[attr-defined]
+    assert len(orders) == result.orders == backtest.orders  # type: ignore[attr-defined]
+    assert result.trades == backtest.trades  # type: ignore[attr-defined]
+    assert result.final_equity == backtest.final_equity  # type: ignore[attr-defined]
+    assert result.equity_curve == backtest.equity_curve  # type: ignore[attr-defined]

@@ -7,18 +7,13 @@ from typing import Annotated
 
 import typer
 
-from ticklane.cli import backtest
-from ticklane.cli.common import ANY_ARGS, make_app, not_delivered, out
+from ticklane.cli import backtest, live
+from ticklane.cli.common import make_app, out
 
 app = make_app("trading-core", "Trading: live data from data-manager, paper trading, backtests.")
 
 
-@app.command(context_settings=ANY_ARGS)
-def live() -> None:
-    """Consume live data from data-manager over shared memory; --paper-trading runs a strategy."""
-    not_delivered("trading-core live", 5)
-
-
+app.command("live")(live.live)
 app.command("backtest")(backtest.backtest)
 
 

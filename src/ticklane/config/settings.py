@@ -394,9 +394,12 @@ class RedisCacheConfig(ConfigModel):
         url: Redis URL, normally from ``REDIS_URL``; unset means no Redis.
         max_ticks_per_symbol: ticks kept per symbol, >= 1.
         ttl_seconds: seconds a tick stays cached, >= 1.
+        key_prefix: put before every key (``<prefix>ticks:<exchange>:<SYMBOL>``), so several
+            deployments or test runs can share one Redis server.
     """
 
     url: RedisUrl | None = None
+    key_prefix: StrictStr = ""
     max_ticks_per_symbol: StrictInt = Field(default=10_000, ge=1)
     ttl_seconds: StrictInt = Field(default=3600, ge=1)
 
@@ -459,6 +462,25 @@ class AlertingConfig(ConfigModel):
     webhook_url: WebhookUrl | None = None
     webhook_timeout_secs: StrictFloat = Field(default=5.0, gt=0, allow_inf_nan=False)
     webhook_retries: StrictInt = Field(default=3, ge=0)
+
+
+class LiveConfig(ConfigModel):
+    """``trading-core live``.
+
+    Options:
+        metrics_port: port of trading-core's Prometheus endpoint, 0 for none.
+        channel_capacity: trades between the IPC reader and processing, >= 1; when full the
+            reader waits and the ring counts what it overwrote.
+        max_future_ms: a trade stamped further ahead of the local clock is rejected.
+        max_age_secs: a trade older than this is rejected; 0 accepts any age (replays).
+        report_every_secs: seconds between paper-trading P&L lines, >= 1.
+    """
+
+    metrics_port: StrictInt = Field(default=9101, ge=0, le=65_535)
+    channel_capacity: StrictInt = Field(default=10_000, ge=1)
+    max_future_ms: StrictInt = Field(default=5_000, ge=0)
+    max_age_secs: StrictInt = Field(default=60, ge=0)
+    report_every_secs: StrictInt = Field(default=30, ge=1)
 
 
 class WriterConfig(ConfigModel):
@@ -591,7 +613,7 @@ class Settings(ConfigModel):
         config_file: the file loaded, or None for built-in defaults; set by the loader.
         symbols: trading pairs to monitor, e.g. ``["BTCUSDT", "ETHUSDT"]``.
         database, storage, cache, paper_trading, accounts, alerting, logging, databento,
-            data_manager, venues: the sections, documented on their classes.
+            data_manager, venues, live: the sections, documented on their classes.
     """
 
     run_mode: RunMode = DEFAULT_RUN_MODE
@@ -607,6 +629,7 @@ class Settings(ConfigModel):
     databento: DatabentoConfig = DatabentoConfig()
     data_manager: DataManagerConfig = DataManagerConfig()
     venues: VenuesConfig = VenuesConfig()
+    live: LiveConfig = LiveConfig()
 
 
 # Keys of `Settings` filled in by the loader, never read from a file.

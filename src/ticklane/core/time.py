@@ -7,6 +7,7 @@ from typing import Final
 
 from ticklane.core.errors import BadDataError
 
+NANOS_PER_MILLI: Final = 1_000_000
 NANOS_PER_SECOND: Final = 1_000_000_000
 NANOS_PER_MINUTE: Final = 60 * NANOS_PER_SECOND
 NANOS_PER_HOUR: Final = 60 * NANOS_PER_MINUTE

@@ -1,0 +1,1 @@
+"""Live trading: market data from the IPC ring, validation, the cache, paper trading."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ticklane.cli import db, importing, serve, symbols
+from ticklane.cli import db, demo, importing, serve, symbols
 from ticklane.cli.common import ANY_ARGS, make_app, not_delivered
 
 app = make_app(
@@ -39,6 +39,7 @@ app.add_typer(backfill, name="backfill")
 
 app.command("import")(importing.import_file)
 app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

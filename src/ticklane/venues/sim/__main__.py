@@ -49,7 +49,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-at", metavar="INDEX:SECONDS", help="stall before item INDEX")
     p.add_argument("--stall-after", metavar="FRAMES:SECONDS", help="stall after FRAMES sent")
     synthetic = p.add_argument_group("synthetic market (binance)")
-    synthetic.add_argument("--synthetic-symbols", type=int, default=0, metavar="N")
+    synthetic.add_argument(
+        "--synthetic-symbols",
+        default="",
+        metavar="N|NAMES",
+        help="how many symbols (SYN0USDT, ...) or their names, e.g. BTCUSDT,ETHUSDT",
+    )
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--rate", type=float, default=100.0, help="frames/s at speed 1")
     synthetic.add_argument("--frames", type=int, default=0, help="0: endless")
@@ -66,7 +71,13 @@ def build(args: argparse.Namespace) -> LocalVenue:
     synthetic = None
     if args.synthetic_symbols:
         frames = args.frames or None
-        synthetic = SyntheticMarket(args.seed, args.synthetic_symbols, args.rate, frames)
+        names = args.synthetic_symbols
+        symbols: int | tuple[str, ...] = (
+            int(names)
+            if names.isdigit()
+            else tuple(n.strip() for n in names.split(",") if n.strip())
+        )
+        synthetic = SyntheticMarket(args.seed, symbols, args.rate, frames)
     venue = LocalVenue(
         args.venue,
         args.recording,

@@ -590,7 +590,10 @@ class LoggingConfig(ConfigModel):
     """
 
     level: LogLevel = "INFO"
-    levels: LoggerLevels = Field(default_factory=dict)
+    # Libraries that log every connection and request at INFO are quieter by default.
+    levels: LoggerLevels = Field(
+        default_factory=lambda: {"websockets": "WARNING", "httpx": "WARNING"}
+    )
 
 
 class DatabentoConfig(ConfigModel):

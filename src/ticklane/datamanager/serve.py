@@ -1,14 +1,23 @@
 """``data-manager serve``: live venue feeds into the tick store and the shared-memory ring.
 
     venue WebSocket ─▶ FeedRunner (parse, books, gap recovery) ─┬─▶ StoreWriter (--persist)
-                                                                ├─▶ RingWriter (--ipc)
+    recording (--provider replay) ─▶ ReplayRunner ───────────────┤─▶ RingWriter (--ipc)
+                                                                ├─▶ metrics
                                                                 └─▶ RecordingWriter (--record)
 
 One process may serve several providers, each with its symbols; each provider's adapter may
 open several connections (Binance: 1024 streams each). Trades and L1 quotes are persisted,
 every record (books included) goes to the ring. Gaps the feeds could not fill are stored
 (with ``--persist``) and counted. SIGINT and SIGTERM stop it cleanly: the feeds stop reading,
-what is pending is written, the ring and the recording are closed, within ``shutdown_secs``.
+the recording is closed, what is pending is written and the ring closed, within
+``SHUTDOWN_SECS``.
+
+``--record DIR`` writes every frame the feeds read, with the receive time the parser was
+given, to ``DIR/<venue>/`` (format: ``ticklane.venues.sim.recorder``); each new connection of a
+feed (a reconnect) is opened anew in it. The files are flushed every second while serving and
+finished on a clean stop, so a recording replays at once. A replay (``ServeOptions.replay``,
+``ticklane.datamanager.replay``) feeds such a recording through the same parser and sinks
+and stops by itself at its end.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -27,16 +36,19 @@ from ticklane.config.settings import Settings
 from ticklane.core.errors import ConfigError, TicklaneError
 from ticklane.core.records import MarketRecord, QuoteRecord, TradeRecord
 from ticklane.datamanager.metrics import ServeCollector, serve_metrics
+from ticklane.datamanager.replay import ReplayRunner, open_recording
 from ticklane.datamanager.writer import StoreWriter
 from ticklane.storage.base import Gap, TickStore
 from ticklane.venues.discovery import PROVIDERS, normalize_symbol
 from ticklane.venues.feed import Backoff, ConnectionPlan, FeedRunner
 from ticklane.venues.feed_adapters import VenueFeed, make_adapter
 from ticklane.venues.sim.recorder import RecordingWriter
+from ticklane.venues.sim.recordings import Recording
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECS: Final = 15.0  # longest a clean stop may take (the writer's flush included)
+RECORD_FLUSH_SECS: Final = 1.0  # --record: at most this much is lost if the process dies
 
 
 class FeedRequest(msgspec.Struct, frozen=True):
@@ -46,13 +58,41 @@ class FeedRequest(msgspec.Struct, frozen=True):
     symbols: tuple[str, ...]
 
 
+class ReplaySource(msgspec.Struct, frozen=True):
+    """``--provider replay``: the recording to play and how.
+
+    Options:
+        file: a recording file, a directory of rotated ``--record`` files, or any format
+            ``open_recording`` reads; the venue is the recording's.
+        speed: 1 keeps the recorded pace, 0 plays as fast as the pipeline takes it.
+        symbols: publish only these (as the venue's records name them); empty: all.
+    """
+
+    file: Path
+    speed: float = 0.0
+    symbols: tuple[str, ...] = ()
+
+
 class ServeOptions(msgspec.Struct, frozen=True):
-    feeds: tuple[FeedRequest, ...]
+    """What ``data-manager serve`` runs.
+
+    Options:
+        feeds: the live providers and their symbols (empty for a replay).
+        replay: play a recording instead of connecting to venues.
+        ipc: write every record to the shared-memory ring.
+        persist: store trades and quotes in the tick store.
+        demo: the venues' test environments.
+        record_dir: record every received frame under ``record_dir/<venue>/`` (live only).
+        metrics_port: Prometheus port; None: the configured one, 0: none.
+    """
+
+    feeds: tuple[FeedRequest, ...] = ()
+    replay: ReplaySource | None = None
     ipc: bool = False
     persist: bool = False
     demo: bool = False
     record_dir: Path | None = None
-    metrics_port: int | None = None  # None: the configured port
+    metrics_port: int | None = None
 
 
 class ServeSummary(msgspec.Struct):
@@ -70,20 +110,45 @@ class ServeSummary(msgspec.Struct):
     dropped: int = 0
     ipc_records: int = 0
     seconds: float = 0.0
+    # A replay: requests a live feed would have sent the venue, recorded book snapshots used,
+    # books left without one, and whether the whole recording was played.
+    venue_requests: int = 0
+    snapshots_replayed: int = 0
+    unsynced_books: int = 0
+    replay_finished: bool = False
 
 
 class Server:
-    """The running pipeline (see the module docstring); ``run`` until ``stop`` is set."""
+    """The running pipeline (see the module docstring); ``run`` until ``stop`` is set, or until
+    the replay ends.
+
+    ``recording``: the replay's recording when the caller already read it (to check it before
+    anything is written); else ``options.replay.file`` is read here.
+    """
 
     def __init__(
-        self, settings: Settings, options: ServeOptions, store: TickStore | None = None
+        self,
+        settings: Settings,
+        options: ServeOptions,
+        store: TickStore | None = None,
+        *,
+        recording: Recording | None = None,
     ) -> None:
         if options.persist and store is None:
             raise ConfigError("serve --persist needs a tick store")
+        if options.replay is not None and (options.feeds or options.record_dir is not None):
+            raise ConfigError("serve: a replay takes no live feeds and no --record")
+        if options.replay is None and not options.feeds:
+            raise ConfigError("serve: no provider to stream from")
         self.settings = settings
         self.options = options
         self.store = store
         config = settings.data_manager
+        feeds = options.feeds
+        if options.replay is not None:
+            if recording is None:
+                recording = open_recording(options.replay.file)
+            feeds = (FeedRequest(str(recording.venue), options.replay.symbols),)
         self.adapters: list[VenueFeed] = [
             make_adapter(
                 feed.provider,
@@ -91,7 +156,7 @@ class Server:
                 getattr(settings.venues, feed.provider),
                 demo=options.demo,
             )
-            for feed in options.feeds
+            for feed in feeds
         ]
         self.writer = (
             StoreWriter(
@@ -109,13 +174,33 @@ class Server:
 
             self.ring = RingWriter(config.ipc.name, capacity=config.ipc.capacity)
         self.recorders: dict[str, RecordingWriter] = {}  # venue -> its recording (--record)
-        self._recorded: dict[str, int] = {}  # connection plan -> its number in the recording
+        # plan name -> (its connection's number in the recording, the runner's session then)
+        self._recorded: dict[str, tuple[int, int]] = {}
         if options.record_dir is not None:
             for adapter in self.adapters:
                 self.recorders[adapter.exchange] = RecordingWriter(
                     options.record_dir / adapter.exchange, adapter.exchange
                 )
-        self.runners = [
+        self.feed_runners = self._feed_runners() if options.replay is None else []
+        self._feed_of = {runner.plan.name: runner for runner in self.feed_runners}
+        self.replay_runner: ReplayRunner | None = None
+        if options.replay is not None and recording is not None:
+            self.replay_runner = ReplayRunner(
+                self.adapters[0],
+                recording,
+                self._publish,
+                speed=options.replay.speed,
+                symbols=options.replay.symbols,
+                hold=self._writer_behind,
+            )
+        self.runners: list[FeedRunner | ReplayRunner] = [*self.feed_runners]
+        if self.replay_runner is not None:
+            self.runners.append(self.replay_runner)
+        self.gaps_stored = 0
+
+    def _feed_runners(self) -> list[FeedRunner]:
+        config = self.settings.data_manager
+        return [
             FeedRunner(
                 adapter,
                 plan,
@@ -128,7 +213,6 @@ class Server:
             for adapter in self.adapters
             for plan in adapter.plans()
         ]
-        self.gaps_stored = 0
 
     # -- sinks ---------------------------------------------------------------------------------
 
@@ -148,10 +232,38 @@ class Server:
 
     def _record(self, plan: ConnectionPlan, frame: bytes | str, ts_recv: int) -> None:
         recorder = self.recorders[plan.name.partition("#")[0]]
-        connection = self._recorded.get(plan.name)
-        if connection is None:
-            connection = self._recorded[plan.name] = recorder.open_connection(plan.url, ts_recv)
+        # A runner counts a reconnect as each connection ends, so a new count means this frame
+        # came on a new connection: it is opened anew in the recording, and a replay resets
+        # the books there as the live runner did.
+        session = self._feed_of[plan.name].stats.reconnects.total()
+        known = self._recorded.get(plan.name)
+        if known is not None and known[1] == session:
+            connection = known[0]
+        else:
+            if known is not None:
+                recorder.close_connection(known[0])
+            connection = recorder.open_connection(plan.url, ts_recv)
+            self._recorded[plan.name] = (connection, session)
         recorder.write_received(connection, frame, ts_recv)
+
+    def _writer_behind(self) -> bool:
+        """A replay waits while this holds: the store writer has several batches pending."""
+        writer = self.writer
+        if writer is None:
+            return False
+        config = self.settings.data_manager.writer
+        return writer.stats.pending >= min(2 * config.batch_size, config.max_pending // 2)
+
+    async def _flush_recordings(self) -> None:
+        """Make the recording readable up to now, every ``RECORD_FLUSH_SECS`` (a gzip sync
+        point: a replay or a reader can follow it while serving, and a crash loses little)."""
+        while True:
+            await asyncio.sleep(RECORD_FLUSH_SECS)
+            for venue, recorder in self.recorders.items():
+                try:
+                    recorder.flush()
+                except OSError as error:  # a full disk: the next write fails the feed anyway
+                    log.error("%s: flushing the recording failed: %s", venue, error)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -161,8 +273,9 @@ class Server:
         port = self.settings.data_manager.metrics_port if port is None else port
         if port:
             serve_metrics(
+                # The collector reads only ``stats`` and ``parser``, which both runners have.
                 ServeCollector(
-                    self.runners,
+                    cast("list[FeedRunner]", self.runners),
                     self.writer.stats if self.writer is not None else None,
                     self.ring,
                 ),
@@ -170,35 +283,46 @@ class Server:
             )
             log.info("metrics on http://127.0.0.1:%d/metrics", port)
         writer_task = asyncio.create_task(self.writer.run()) if self.writer else None
+        flusher = asyncio.create_task(self._flush_recordings()) if self.recorders else None
         tasks = [
             asyncio.create_task(runner.run(), name=runner.plan.name) for runner in self.runners
         ]
-        for runner in self.runners:
+        for runner in self.feed_runners:
             log.info("%s: streaming %s", runner.plan.name, ", ".join(runner.plan.symbols))
+        if self.replay_runner is not None:
+            recording = self.replay_runner.recording
+            log.info("%s: replaying %s (%s, %d events)", self.replay_runner.plan.name,
+                     recording.path, recording.format, len(recording.events))  # fmt: skip
         stopping: asyncio.Task[object] = asyncio.create_task(stop.wait())
+        # A live runner only ends by failing; a replay ends at the end of its recording.
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        failed = [task for task in done if task is not stopping]
+        ended = [task for task in done if task is not stopping]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # each stops reading
         stopping.cancel()
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
         try:
             async with asyncio.timeout(SHUTDOWN_SECS):
                 await self._close(writer_task)
         except TimeoutError:
             log.error("stopping took longer than %.0f s: pending records lost", SHUTDOWN_SECS)
         summary = self.summary(time.monotonic() - began)
-        for ended in failed:
-            ended.result()  # a runner that ended on its own has an error to raise
+        for finished in ended:
+            finished.result()  # a live runner that ended on its own raises its error here
         return summary
 
     async def _close(self, writer_task: asyncio.Task[None] | None) -> None:
+        # The recording first: finishing its files is quick, and must not wait on a store
+        # flush that may outlast SHUTDOWN_SECS.
+        for recorder in self.recorders.values():
+            recorder.close()
         if self.writer is not None and writer_task is not None:
             await self.writer.close(writer_task)
         if self.ring is not None:
             self.ring.close()
-        for recorder in self.recorders.values():
-            recorder.close()
         for adapter in self.adapters:
             await adapter.aclose()
 
@@ -225,6 +349,12 @@ class Server:
             summary.dropped = stats_w.dropped + stats_w.failed
         if self.ring is not None:
             summary.ipc_records = self.ring.records_written
+        if self.replay_runner is not None:
+            replay = self.replay_runner.replay
+            summary.venue_requests = replay.not_replayable.total()
+            summary.snapshots_replayed = replay.snapshots_applied
+            summary.unsynced_books = len(replay.unsynced_books)
+            summary.replay_finished = replay.finished
         return summary
 
 

@@ -24,15 +24,8 @@ def test_trading_core_help_lists_every_command(cli_sqlite: Cli) -> None:
 
 def test_commands_of_later_issues_say_so_and_exit_2(cli_sqlite: Cli) -> None:
     cases = [
-        (
-            ("serve", "--live", "--provider", "binance", "--symbols", "BTCUSDT"),
-            "data-manager",
-            "#4",
-        ),
         (("fetch", "--symbols", "BTCUSDT"), "data-manager", "#6"),
         (("backfill", "estimate", "--symbols", "BTCUSDT"), "data-manager", "#6"),
-        (("symbol", "discover", "--provider", "binance"), "data-manager", "#4"),
-        (("live", "--paper-trading"), "trading-core", "#5"),
     ]
     for args, program, issue in cases:
         result = cli_sqlite.run(*args, program=program)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
@@ -132,6 +132,82 @@ class Gap(msgspec.Struct, frozen=True):
             )
 
 
+StrategyLogEvent = Literal["signal", "order", "fill", "reject", "state"]
+STRATEGY_LOG_EVENTS: Final[tuple[StrategyLogEvent, ...]] = (
+    "signal",
+    "order",
+    "fill",
+    "reject",
+    "state",
+)
+
+
+# The columns both backends write and read, in this order (``id`` is read only, first).
+STRATEGY_LOG_COLUMNS: Final = (
+    "ts_event",
+    "strategy_id",
+    "strategy_hash",
+    "account_id",
+    "exchange",
+    "symbol",
+    "event",
+    "run_id",
+    "seq",
+    "side",
+    "price",
+    "quantity",
+    "client_order_id",
+    "fee",
+    "cash",
+    "position",
+    "equity",
+    "realized_pnl",
+    "details",
+)
+
+
+class StrategyLogRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of ``live_strategy_log``: a paper-trading decision, order, fill or account state.
+
+    ``price`` is scaled by ``PRICE_SCALE`` and ``quantity`` by ``QUANTITY_SCALE`` (the table
+    stores the scaled integers); money (``fee``, ``cash``, ``position``, ``equity``,
+    ``realized_pnl``) is exact ``Decimal``. ``details`` is a JSON object (decimals in it as
+    strings). ``run_id`` and ``seq`` name the writing session and the row's number in it:
+    ``(run_id, seq)`` is unique, so writing a row twice stores it once. ``id`` is set once
+    stored and orders the rows as they were written.
+    """
+
+    ts_event: int
+    strategy_id: str
+    strategy_hash: str
+    account_id: str
+    exchange: str
+    symbol: str
+    event: StrategyLogEvent
+    run_id: str | None = None
+    seq: int | None = None
+    side: int | None = None
+    price: int | None = None
+    quantity: int | None = None
+    client_order_id: str | None = None
+    fee: Decimal | None = None
+    cash: Decimal | None = None
+    position: Decimal | None = None
+    equity: Decimal | None = None
+    realized_pnl: Decimal | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.event not in STRATEGY_LOG_EVENTS:
+            raise BadDataError(
+                f"strategy log: event {self.event!r} is not one of "
+                f"{', '.join(STRATEGY_LOG_EVENTS)}",
+                field="event",
+                value=self.event,
+            )
+
+
 class TickStore(Protocol):
     """Tick storage: trades, quotes, the symbol registry and the strategy log.
 
@@ -221,6 +297,26 @@ class TickStore(Protocol):
 
     def mark_gap_filled(self, gap_id: int) -> None:
         """Record that a gap's trades were fetched since."""
+        ...
+
+    def append_strategy_log(self, rows: Sequence[StrategyLogRow]) -> int:
+        """Store strategy-log rows in one transaction (all or none); return how many were new
+        (a row whose ``(run_id, seq)`` is already stored is skipped)."""
+        ...
+
+    def read_strategy_log(
+        self,
+        strategy_id: str,
+        account_id: str | None = None,
+        since_ns: int | None = None,
+        limit: int | None = None,
+        *,
+        events: Sequence[StrategyLogEvent] | None = None,
+        order: Order = Order.ASC,
+    ) -> list[StrategyLogRow]:
+        """Rows of ``strategy_id`` (and ``account_id``, ``ts_event >= since_ns``, ``events``
+        when given) in the order they were written (``Order.DESC``: newest first), at most
+        ``limit`` of them."""
         ...
 
     def stats(self) -> StoreStats: ...

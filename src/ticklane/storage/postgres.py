@@ -15,9 +15,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+import msgspec
 import numpy as np
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ticklane.config import redact_url
@@ -33,6 +35,7 @@ from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage import pgbinary
 from ticklane.storage.base import (
+    STRATEGY_LOG_COLUMNS,
     AppliedMigration,
     CompressResult,
     Gap,
@@ -41,6 +44,8 @@ from ticklane.storage.base import (
     PartitionInfo,
     SeriesStats,
     StoreStats,
+    StrategyLogEvent,
+    StrategyLogRow,
     SymbolInfo,
 )
 from ticklane.storage.migrations import check_applied, load_migrations
@@ -81,6 +86,14 @@ _STAGING_DDL: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS quote_stage (ts_event int8, sequence int8, bid_price int8, "
     "bid_size int8, ask_price int8, ask_size int8) ON COMMIT DELETE ROWS"
 )
+_LOG_INSERT: Final = (
+    f"INSERT INTO live_strategy_log ({', '.join(STRATEGY_LOG_COLUMNS)}) "
+    f"VALUES ({', '.join('%s' for _ in STRATEGY_LOG_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_LOG_SELECT: Final = f"SELECT id, {', '.join(STRATEGY_LOG_COLUMNS)} FROM live_strategy_log"
+# A strategy-log write waits at most this long for a lock (someone holding the table): it then
+# fails like any other store error, so its writer retries or gives up instead of hanging.
+_LOG_LOCK_TIMEOUT: Final = "5s"
 _MIGRATION_LOCK: Final = 0x7469636B6C616E65  # "ticklane": one migrator at a time
 _TICK_TABLES: Final = ("tick_data", "quotes")
 
@@ -605,6 +618,52 @@ class PostgresTickStore:
             "UPDATE gaps SET filled_at = now() WHERE id = %s RETURNING id", (gap_id,)
         )
 
+    # -- strategy log ----------------------------------------------------------------------
+
+    def append_strategy_log(self, rows: Sequence[StrategyLogRow]) -> int:
+        if not rows:
+            return 0
+        values = [_log_values(row) for row in rows]
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{_LOG_LOCK_TIMEOUT}'")
+                with conn.cursor() as cursor:
+                    cursor.executemany(_LOG_INSERT, values)
+                    return max(cursor.rowcount, 0)  # the sum over the rows (psycopg >= 3.1)
+        except psycopg.Error as error:
+            raise StorageError(
+                f"{self._url_shown}: {len(rows)} strategy-log rows not stored ({error}); rows "
+                "stored earlier are intact"
+            ) from error
+
+    def read_strategy_log(
+        self,
+        strategy_id: str,
+        account_id: str | None = None,
+        since_ns: int | None = None,
+        limit: int | None = None,
+        *,
+        events: Sequence[StrategyLogEvent] | None = None,
+        order: Order = Order.ASC,
+    ) -> list[StrategyLogRow]:
+        rows = self._query(
+            sql.SQL(
+                _LOG_SELECT + " WHERE strategy_id = %(strategy)s "
+                "AND (%(account)s::text IS NULL OR account_id = %(account)s) "
+                "AND (%(since)s::bigint IS NULL OR ts_event >= %(since)s) "
+                "AND (%(events)s::text[] IS NULL OR event = ANY(%(events)s)) "
+                "ORDER BY id {d} LIMIT %(limit)s"
+            ).format(d=sql.SQL(order.value)),
+            {
+                "strategy": strategy_id,
+                "account": account_id,
+                "since": since_ns,
+                "events": None if events is None else list(events),
+                "limit": limit,
+            },
+        )
+        return [_log_row(row) for row in rows]
+
     def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]:
         rows = self._query(
             "SELECT exchange, symbol, base_asset, quote_asset, tick_size, lot_size, status, source "
@@ -706,3 +765,57 @@ class PostgresTickStore:
             total_before += int(rows[0][0])
             total_after += int(rows[0][1])
         return total_before, total_after
+
+
+def _log_values(row: StrategyLogRow) -> tuple[Any, ...]:
+    # Decimals go to numeric columns exactly; details to jsonb (decimals in it are strings).
+    details = Jsonb(msgspec.to_builtins(row.details)) if row.details else None
+    return (
+        row.ts_event,
+        row.strategy_id,
+        row.strategy_hash,
+        row.account_id,
+        row.exchange,
+        row.symbol,
+        row.event,
+        row.run_id,
+        row.seq,
+        row.side,
+        row.price,
+        row.quantity,
+        row.client_order_id,
+        row.fee,
+        row.cash,
+        row.position,
+        row.equity,
+        row.realized_pnl,
+        details,
+    )
+
+
+def _log_row(values: Sequence[Any]) -> StrategyLogRow:
+    (row_id, ts, strategy_id, strategy_hash, account_id, exchange, symbol, event, run_id, seq,
+     side, price, quantity, client_order_id, fee, cash, position, equity, realized_pnl,
+     details) = values  # fmt: skip
+    return StrategyLogRow(
+        id=row_id,
+        ts_event=ts,
+        strategy_id=strategy_id,
+        strategy_hash=strategy_hash,
+        account_id=account_id,
+        exchange=exchange,
+        symbol=symbol,
+        event=event,
+        run_id=run_id,
+        seq=seq,
+        side=side,
+        price=price,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        fee=fee,
+        cash=cash,
+        position=position,
+        equity=equity,
+        realized_pnl=realized_pnl,
+        details=details if details is not None else {},
+    )

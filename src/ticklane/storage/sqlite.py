@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import numpy as np
 
 from ticklane.core.bars import Bar, Timeframe
@@ -30,6 +31,7 @@ from ticklane.core.fixed import price_from_raw
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage.base import (
+    STRATEGY_LOG_COLUMNS,
     AppliedMigration,
     CompressResult,
     Gap,
@@ -37,6 +39,8 @@ from ticklane.storage.base import (
     Order,
     SeriesStats,
     StoreStats,
+    StrategyLogEvent,
+    StrategyLogRow,
     SymbolInfo,
 )
 from ticklane.storage.migrations import check_applied, load_migrations
@@ -63,6 +67,13 @@ _PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
     "PRAGMA mmap_size = 268435456",
 )
+
+
+_LOG_INSERT: Final = (
+    f"INSERT INTO live_strategy_log ({', '.join(STRATEGY_LOG_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in STRATEGY_LOG_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_LOG_SELECT: Final = f"SELECT id, {', '.join(STRATEGY_LOG_COLUMNS)} FROM live_strategy_log"
 
 
 def _literal(text: str) -> str:
@@ -399,6 +410,51 @@ class SqliteTickStore:
                 (gap_id,),
             )
 
+    # -- strategy log ----------------------------------------------------------------------
+
+    def append_strategy_log(self, rows: Sequence[StrategyLogRow]) -> int:
+        if not rows:
+            return 0
+        values = [_log_values(row) for row in rows]
+        try:
+            with self._write() as conn:
+                before = conn.total_changes
+                conn.executemany(_LOG_INSERT, values)
+                return conn.total_changes - before
+        except StorageError as error:
+            raise StorageError(
+                f"{error}: {len(rows)} strategy-log rows not stored; rows stored earlier are intact"
+            ) from error
+
+    def read_strategy_log(
+        self,
+        strategy_id: str,
+        account_id: str | None = None,
+        since_ns: int | None = None,
+        limit: int | None = None,
+        *,
+        events: Sequence[StrategyLogEvent] | None = None,
+        order: Order = Order.ASC,
+    ) -> list[StrategyLogRow]:
+        where = ["strategy_id = ?"]
+        params: list[Any] = [strategy_id]
+        if account_id is not None:
+            where.append("account_id = ?")
+            params.append(account_id)
+        if since_ns is not None:
+            where.append("ts_event >= ?")
+            params.append(since_ns)
+        if events is not None:
+            if not events:
+                return []
+            where.append(f"event IN ({', '.join('?' for _ in events)})")
+            params.extend(events)
+        params.append(-1 if limit is None else limit)
+        rows = self._query(
+            f"{_LOG_SELECT} WHERE {' AND '.join(where)} ORDER BY id {order.value} LIMIT ?", params
+        )
+        return [_log_row(row) for row in rows]
+
     def list_symbols(self, exchange: str | None = None) -> list[SymbolInfo]:
         rows = self._query(
             "SELECT exchange, symbol, base_asset, quote_asset, tick_size, lot_size, status, source "
@@ -471,6 +527,64 @@ def _statements(script: str) -> Iterator[str]:
         part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
     ):
         raise MigrationError(f"migration ends in an incomplete statement: {buffer.strip()[:80]}")
+
+
+def _text(value: Decimal | None) -> str | None:
+    """An exact decimal as plain text (``format 'f'`` never rounds, and reads back equal)."""
+    return None if value is None else format(value, "f")
+
+
+def _log_values(row: StrategyLogRow) -> tuple[Any, ...]:
+    details = msgspec.json.encode(row.details).decode() if row.details else None
+    return (
+        row.ts_event,
+        row.strategy_id,
+        row.strategy_hash,
+        row.account_id,
+        row.exchange,
+        row.symbol,
+        row.event,
+        row.run_id,
+        row.seq,
+        row.side,
+        row.price,
+        row.quantity,
+        row.client_order_id,
+        _text(row.fee),
+        _text(row.cash),
+        _text(row.position),
+        _text(row.equity),
+        _text(row.realized_pnl),
+        details,
+    )
+
+
+def _log_row(values: Sequence[Any]) -> StrategyLogRow:
+    (row_id, ts, strategy_id, strategy_hash, account_id, exchange, symbol, event, run_id, seq,
+     side, price, quantity, client_order_id, fee, cash, position, equity, realized_pnl,
+     details) = values  # fmt: skip
+    return StrategyLogRow(
+        id=row_id,
+        ts_event=ts,
+        strategy_id=strategy_id,
+        strategy_hash=strategy_hash,
+        account_id=account_id,
+        exchange=exchange,
+        symbol=symbol,
+        event=event,
+        run_id=run_id,
+        seq=seq,
+        side=side,
+        price=price,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        fee=decimal_or_none(fee),
+        cash=decimal_or_none(cash),
+        position=decimal_or_none(position),
+        equity=decimal_or_none(equity),
+        realized_pnl=decimal_or_none(realized_pnl),
+        details=msgspec.json.decode(details) if details else {},
+    )
 
 
 def _now_iso() -> str:

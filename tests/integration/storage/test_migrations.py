@@ -156,6 +156,7 @@ def test_postgres_without_timescaledb_uses_native_partitions(pg_schema_url: str)
             (2, "ticks.partitioned"),
             (3, "views"),
             (4, "gaps"),
+            (5, "strategy_log_runs"),
         ]
     finally:
         store.close()
@@ -181,6 +182,7 @@ def test_sqlite_migrations_are_the_shipped_ones(tmp_path: Path) -> None:
             (1, "initial"),
             (2, "views"),
             (3, "gaps"),
+            (4, "strategy_log_runs"),
         ]
     finally:
         store.close()

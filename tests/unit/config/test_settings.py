@@ -257,7 +257,10 @@ def test_unknown_key_names_file_dotted_key_and_allowed_keys(workdir: Path) -> No
     message = load_error(path)
     assert str(path) in message
     assert "cache.redis.ttl_secs" in message
-    assert "allowed keys in [cache.redis]: url, key_prefix, max_ticks_per_symbol, ttl_seconds" in message
+    assert (
+        "allowed keys in [cache.redis]: url, key_prefix, max_ticks_per_symbol, ttl_seconds"
+        in message
+    )
 
 
 def test_unknown_top_level_section_lists_sections(workdir: Path) -> None:

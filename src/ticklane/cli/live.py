@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ticklane.cli.common import ConfigOption, err, fail, handle_errors, state
 from ticklane.config import Settings, configure_logging, load_settings
-from ticklane.core.errors import ConfigError
-from ticklane.live.service import Trader
+from ticklane.core.identifiers import InstrumentId
+from ticklane.core.records import TradeRecord
+from ticklane.storage import TickStore, open_store
+
+if TYPE_CHECKING:
+    from ticklane.live.paper import PaperTrader
 
 
 @handle_errors
@@ -29,11 +34,20 @@ def live(
     exchange: Annotated[str, typer.Option(help="Exchange of the traded symbol.")] = "binance",
     symbols: Annotated[
         str | None,
-        typer.Option(help="Comma-separated symbols to accept (default: the configured ones)."),
+        typer.Option(
+            help="Comma-separated symbols to accept (default: the configured ones); paper "
+            "trading trades the first."
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Prometheus port (0: none).")
     ] = None,
+    warmup_secs: Annotated[
+        int, typer.Option(help="Stored trades replayed to the strategy first, in seconds.")
+    ] = 3600,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new paper book, not the logged one.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Consume live data from data-manager over shared memory; --paper-trading runs a strategy."""
@@ -44,17 +58,30 @@ def live(
     wanted = [s for s in wanted if s]
     if not wanted:
         fail("--symbols: give at least one symbol", 2)
-    trader = None
-    if paper_trading or (settings.paper_trading.enabled and strategy is not None):
-        trader = _paper_trader(settings, strategy, param or [], exchange, wanted)
-    service = LiveService(settings, symbols=wanted, trader=trader, metrics_port=metrics_port)
+    # The strategy trades the first symbol; the others are still validated and cached.
+    trading = paper_trading or strategy is not None
+    params = _params(param or [])
 
     async def main() -> None:
         from ticklane.datamanager.serve import install_stop_signals
 
         stop = asyncio.Event()
         install_stop_signals(stop)
-        await service.run(stop)
+        store = open_store(settings.database, settings.storage) if trading else None
+        try:
+            trader = None
+            if store is not None:
+                await asyncio.to_thread(store.migrate)
+                trader = await _paper_trader(
+                    settings, store, strategy, params, exchange, wanted[0], warmup_secs, fresh
+                )
+            service = LiveService(
+                settings, symbols=wanted, trader=trader, metrics_port=metrics_port
+            )
+            await service.run(stop)
+        finally:
+            if store is not None:
+                store.close()
         market = service.market_data
         processed = market.stats.processed if market is not None else 0
         rejected = sum(market.stats.rejected.values()) if market is not None else 0
@@ -64,14 +91,69 @@ def live(
             f"{ipc.lost:,} lost in the ring, {ipc.reconnections} reconnections",
             soft_wrap=True,
         )
+        if trader is not None:
+            err.print(trader.status_line(), soft_wrap=True)
 
     asyncio.run(main())
 
 
-def _paper_trader(
-    settings: Settings, strategy: str | None, params: list[str], exchange: str, symbols: list[str]
-) -> Trader:
-    raise ConfigError("paper trading is being wired in (issue #5): run without --paper-trading")
+class _Trading:
+    """The paper trader as the live service drives it."""
+
+    def __init__(self, trader: PaperTrader) -> None:
+        self.trader = trader
+
+    def on_trade(self, trade: TradeRecord) -> None:
+        self.trader.on_trade(trade)
+
+    def on_clock(self, now_ns: int) -> None:
+        self.trader.on_clock(now_ns)
+
+    async def aclose(self) -> None:
+        await self.trader.close()
+
+    def status_line(self) -> str:
+        return self.trader.status_line()
+
+
+async def _paper_trader(
+    settings: Settings,
+    store: TickStore,
+    strategy: str | None,
+    params: dict[str, str],
+    exchange: str,
+    symbol: str,
+    warmup_secs: int,
+    fresh: bool,
+) -> _Trading:
+    from ticklane.live.paper import PaperTrader
+    from ticklane.live.paper_setup import PaperOptions
+
+    trader = await PaperTrader.resume(
+        store,
+        InstrumentId.of(exchange, symbol),
+        paper=settings.paper_trading,
+        now_ns=time.time_ns(),
+        accounts=settings.accounts,
+        strategy=strategy,
+        params=params or None,
+        options=PaperOptions(
+            report_every_secs=settings.live.report_every_secs, warmup_secs=warmup_secs
+        ),
+        report=lambda line: err.print(line, soft_wrap=True),
+        fresh=fresh,
+    )
+    return _Trading(trader)
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param: {pair!r} is not name=value (e.g. --param period=14)", 2)
+        params[name.strip()] = value.strip()
+    return params
 
 
 def _settings(ctx: typer.Context, config: object) -> Settings:

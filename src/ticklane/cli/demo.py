@@ -8,6 +8,7 @@ the real venue, into the tick store and the IPC ring. Nothing leaves the machine
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
 import typer
@@ -49,7 +50,8 @@ def demo(
     store = open_store(settings.database, settings.storage) if persist else None
 
     async def main() -> None:
-        market = SyntheticMarket(seed, tuple(wanted), rate, None)  # None: endless
+        # Stamped from now, as a live market is (trading-core rejects stale trades); endless.
+        market = SyntheticMarket(seed, tuple(wanted), rate, None, start_ns=time.time_ns())
         async with LocalVenue("binance", synthetic=market, speed=1.0) as venue:
             local = settings.model_copy(
                 update={

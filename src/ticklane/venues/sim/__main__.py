@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from ticklane.core.errors import TicklaneError
@@ -56,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
         help="how many symbols (SYN0USDT, ...) or their names, e.g. BTCUSDT,ETHUSDT",
     )
     synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--now", action="store_true", help="stamp the market from now, not a fixed time"
+    )
     synthetic.add_argument("--rate", type=float, default=100.0, help="frames/s at speed 1")
     synthetic.add_argument("--frames", type=int, default=0, help="0: endless")
     p.add_argument("--log-level", default="WARNING")
@@ -77,7 +81,8 @@ def build(args: argparse.Namespace) -> LocalVenue:
             if names.isdigit()
             else tuple(n.strip() for n in names.split(",") if n.strip())
         )
-        synthetic = SyntheticMarket(args.seed, symbols, args.rate, frames)
+        start = {"start_ns": time.time_ns()} if args.now else {}
+        synthetic = SyntheticMarket(args.seed, symbols, args.rate, frames, **start)
     venue = LocalVenue(
         args.venue,
         args.recording,

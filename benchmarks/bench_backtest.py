@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import write_section
 from ticklane.backtest.engine import BacktestConfig, BacktestEngine
 from ticklane.bars.events import BarData, BarDataMode
 from ticklane.core.columnar import TRADE_DTYPE, TradeColumns
@@ -238,19 +239,7 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write_results:
-        _write_section(Path(__file__).with_name("RESULTS.md"), "backtest", section)
-
-
-def _write_section(path: Path, name: str, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head, marker, rest = text.partition(f"## {name}\n")
-    if marker:
-        following = rest.find("\n## ")
-        tail = rest[following + 1 :] if following >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+        write_section("backtest", section)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,11 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from benchmarks.results import write_section
 from ticklane.cache.base import TickCache
 from ticklane.cache.memory import MemoryTickCache
 from ticklane.cache.redis_cache import RedisTickCache
@@ -245,19 +245,7 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write_results:
-        _write_section(Path(__file__).with_name("RESULTS.md"), "cache", section)
-
-
-def _write_section(path: Path, name: str, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head, marker, rest = text.partition(f"## {name}\n")
-    if marker:
-        following = rest.find("\n## ")
-        tail = rest[following + 1 :] if following >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+        write_section("cache", section)
 
 
 if __name__ == "__main__":

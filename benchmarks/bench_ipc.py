@@ -29,11 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.results import write_section
 from ticklane.core.records import RecordKind, TradeRecord
 from ticklane.ipc import SLOT_DTYPE, PollMode, RingReader, RingWriter
 from ticklane.ipc.wait import lower_timer_slack
@@ -288,7 +288,7 @@ def main() -> None:
     section = _section(command, args.repeat, load_before, rows, notes)
     print(section)
     if args.write_results:
-        _write_section(Path(__file__).with_name("RESULTS.md"), "ipc", section)
+        write_section("ipc", section)
 
 
 REFERENCE = {
@@ -375,18 +375,6 @@ def _section(
         "the same figures at a lower CPU share and a higher p50.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _write_section(path: Path, name: str, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head, marker, rest = text.partition(f"## {name}\n")
-    if marker:
-        following = rest.find("\n## ")
-        tail = rest[following + 1 :] if following >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

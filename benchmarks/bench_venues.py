@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from benchmarks.results import write_section
 from ticklane.core.fixed import price_to_raw
 from ticklane.venues.binance import BinanceParser
 from ticklane.venues.binance.schemas import DepthSnapshot
@@ -248,19 +249,6 @@ def decimal_costs() -> list[tuple[str, float]]:
     return costs
 
 
-def write_section(path: Path, name: str, section: str) -> None:
-    """Replace (or append) the ``## name`` section of RESULTS.md."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head, marker, rest = text.partition(f"## {name}\n")
-    if marker:
-        following = rest.find("\n## ")
-        tail = rest[following + 1 :] if following >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -304,7 +292,7 @@ def main() -> None:
                 "",
             ]
         )
-        write_section(Path(__file__).with_name("RESULTS.md"), "venues", section)
+        write_section("venues", section)
 
 
 if __name__ == "__main__":

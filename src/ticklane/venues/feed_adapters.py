@@ -15,14 +15,19 @@ Whatever the history cannot supply becomes a ``Gap``, and is counted and stored.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Final, cast
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from ticklane.config.settings import VenueEndpoints
 from ticklane.core.errors import ConfigError
 from ticklane.core.records import MarketRecord, TradeRecord
-from ticklane.core.time import NANOS_PER_SECOND
+from ticklane.core.time import NANOS_PER_MILLI, NANOS_PER_SECOND
 from ticklane.storage.base import Gap
 from ticklane.venues.binance import subscribe as binance_subscribe
 from ticklane.venues.binance.parse import BinanceParser
@@ -36,8 +41,14 @@ from ticklane.venues.kraken_futures import subscribe as futures_subscribe
 from ticklane.venues.kraken_futures.parse import KrakenFuturesParser
 from ticklane.venues.kraken_futures.rest import KrakenFuturesRestClient
 
+log = logging.getLogger(__name__)
+
 PROVIDERS: Final = ("binance", "kraken", "kraken_futures")
-NANOS_PER_MILLI: Final = 1_000_000
+_BINANCE_CHANNELS: Final = (
+    binance_subscribe.Channel.TRADE,
+    binance_subscribe.Channel.BOOK_TICKER,
+    binance_subscribe.Channel.DEPTH,
+)
 BINANCE_LIFETIME_S: Final = 23.5 * 3600  # rotate half an hour before the 24 h limit
 _MAX_BACKFILL_PAGES: Final = 50  # at most 50,000 trades fetched to close one gap
 
@@ -75,20 +86,61 @@ class BinanceAdapter:
         self._depth_limit = depth_limit
 
     def plans(self) -> list[ConnectionPlan]:
-        channels = (
-            binance_subscribe.Channel.TRADE,
-            binance_subscribe.Channel.BOOK_TICKER,
-            binance_subscribe.Channel.DEPTH,
-        )
-        streams = binance_subscribe.stream_names(self.symbols, channels)
+        streams = binance_subscribe.stream_names(self.symbols, _BINANCE_CHANNELS)
         return [
-            ConnectionPlan(
-                f"binance#{index}",
-                binance_subscribe.combined_stream_url(group, self._ws_url),
-                symbols=tuple(sorted({stream.split("@")[0].upper() for stream in group})),
-            )
+            self._plan(f"binance#{index}", group)
             for index, group in enumerate(binance_subscribe.split_streams(streams))
         ]
+
+    def _plan(self, name: str, streams: Sequence[str]) -> ConnectionPlan:
+        return ConnectionPlan(
+            name,
+            binance_subscribe.combined_stream_url(streams, self._ws_url),
+            symbols=tuple(sorted({stream.split("@")[0].upper() for stream in streams})),
+        )
+
+    async def narrow(self, plan: ConnectionPlan, answer: str) -> ConnectionPlan | None:
+        """The plan without the symbols whose streams the venue refuses in a URL (HTTP 400
+        ``invalid stream``, which does not say which): found by opening connections for
+        halves of the symbols, about 2 log2(n) handshakes per refused symbol."""
+        query = parse_qs(urlsplit(plan.url).query).get("streams", [""])[0]
+        by_symbol: dict[str, list[str]] = {}
+        for stream in query.split("/"):
+            by_symbol.setdefault(stream.split("@")[0], []).append(stream)
+        refused = await self._refused(list(by_symbol), by_symbol)
+        if not refused:
+            return None  # each half is accepted: the refusal was about something else
+        for symbol, why in refused.items():
+            log.warning("%s: the venue refuses %s: %s", plan.name, symbol.upper(), why)
+        kept = [s for symbol, streams in by_symbol.items() if symbol not in refused
+                for s in streams]  # fmt: skip
+        if not kept:
+            names = ", ".join(symbol.upper() for symbol in refused)
+            raise ConfigError(f"{plan.name}: the venue refuses every symbol ({names}): {answer}")
+        return self._plan(plan.name, kept)
+
+    async def _refused(self, symbols: list[str], streams: dict[str, list[str]]) -> dict[str, str]:
+        """The symbols among ``symbols`` (known to hold a refused one) the venue refuses."""
+        if len(symbols) == 1:
+            return {symbols[0]: await self._refusal(streams[symbols[0]]) or "refused"}
+        found: dict[str, str] = {}
+        half = len(symbols) // 2
+        for part in (symbols[:half], symbols[half:]):
+            answer = await self._refusal([s for symbol in part for s in streams[symbol]])
+            if answer is not None:
+                found |= {part[0]: answer} if len(part) == 1 else await self._refused(part, streams)
+        return found
+
+    async def _refusal(self, streams: list[str]) -> str | None:
+        """The venue's answer if it refuses a connection to ``streams``, else None."""
+        url = binance_subscribe.combined_stream_url(streams, self._ws_url)
+        try:
+            async with connect(url, open_timeout=10.0, compression=None):
+                return None
+        except InvalidStatus as refusal:
+            if not 400 <= refusal.response.status_code < 500:
+                raise
+            return bytes(refusal.response.body).decode("utf-8", "replace")[:300]
 
     def new_parser(self) -> FrameParser:
         return BinanceParser()
@@ -214,6 +266,10 @@ class KrakenAdapter:
         self._req_id += 1
         return self._req_id
 
+    async def narrow(self, plan: ConnectionPlan, answer: str) -> ConnectionPlan | None:
+        """None: subscriptions are refused per symbol in the stream, not at the handshake."""
+        return None
+
     async def aclose(self) -> None:
         await self._rest.aclose()
 
@@ -285,6 +341,10 @@ class KrakenFuturesAdapter:
         if len(found) < missing:
             gaps.append(_unfilled(action, missing - len(found), "not in the venue's history"))
         return ActionResult(records=found[:missing], gaps=gaps, recovered=min(len(found), missing))
+
+    async def narrow(self, plan: ConnectionPlan, answer: str) -> ConnectionPlan | None:
+        """None: subscriptions are refused per symbol in the stream, not at the handshake."""
+        return None
 
     async def aclose(self) -> None:
         await self._rest.aclose()

@@ -2,14 +2,17 @@
 
     IpcExchange (reader thread) ─▶ bounded channel ─▶ processing task (event loop)
                                                         ├─ validate each trade (reasons counted)
-                                                        ├─ cache: put_many per batch
-                                                        └─ paper trader: on_trade
+                                                        ├─ paper trader: on_trade
+                                                        └─ cache: put_many per batch
 
 The channel is a ``queue.Queue``: the reader thread puts into it and blocks when it is full
 (backpressure, which the ring turns into counted overrun), and the processing task takes
-whole batches from it in one executor hop. Its fill is exported as channel utilization, the
-figure of the backpressure alert. Shutdown: stop the reader, drain the channel, then the
-caller flushes the cache and the strategy log.
+whole batches from it on the event loop without blocking; when the channel is empty the task
+waits on an event the reader sets (``call_soon_threadsafe``) as the next trade arrives, so a
+trade reaches the strategy after one thread hop, not two through an executor. The strategy
+sees a batch before the cache's Redis round trip. Its fill is exported as channel
+utilization, the figure of the backpressure alert. Shutdown: stop the reader, drain the
+channel, then the caller flushes the cache and the strategy log.
 """
 
 from __future__ import annotations
@@ -114,6 +117,10 @@ class MarketDataService:
         self._on_trade = on_trade
         self._channel: queue.Queue[TradeRecord] = queue.Queue(maxsize=capacity)
         self._closing = False
+        # Set while the processing task waits for an empty channel to receive a trade.
+        self._waiting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived = asyncio.Event()
         exchange.subscribe_trades(self._collect)
 
     @property
@@ -130,18 +137,22 @@ class MarketDataService:
         while not self._closing:
             try:
                 self._channel.put(trade, timeout=_WAIT_S)
-                return
             except queue.Full:
                 continue
+            if self._waiting and self._loop is not None:
+                self._waiting = False
+                self._loop.call_soon_threadsafe(self._arrived.set)
+            return
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process until ``stop`` is set, then stop the reader and drain the channel."""
+        self._loop = asyncio.get_running_loop()
         self.exchange.start()
-        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            batch = await loop.run_in_executor(None, self._take, _WAIT_S)
+            batch = await self._next_batch()
             if batch:
                 await self._process(batch)
+                await asyncio.sleep(0)  # under a flood, the other tasks still get their turn
             if self.exchange.error is not None:
                 raise self.exchange.error
         self._closing = True
@@ -151,6 +162,26 @@ class MarketDataService:
             if not batch:
                 break
             await self._process(batch)
+
+    async def _next_batch(self) -> list[TradeRecord]:
+        """What the channel holds, or, when it is empty, what arrives within ``_WAIT_S``."""
+        batch = self._take(0.0)
+        if batch:
+            return batch
+        self._arrived.clear()
+        self._waiting = True
+        try:
+            batch = self._take(0.0)  # put before the reader could see the task waiting
+            if batch:
+                return batch
+            try:
+                async with asyncio.timeout(_WAIT_S):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return []
+        finally:
+            self._waiting = False
+        return self._take(0.0)
 
     def _take(self, wait_s: float) -> list[TradeRecord]:
         """Up to ``_BATCH`` trades: waits ``wait_s`` for the first, takes what is there."""
@@ -181,8 +212,9 @@ class MarketDataService:
         stats.batches += 1
         if not accepted:
             return
-        if self.cache is not None:
-            await self.cache.put_many(accepted)  # failures are counted there, never raised
+        # The strategy first: its decision does not wait for the cache's Redis round trip.
         if self._on_trade is not None:
             for trade in accepted:
                 self._on_trade(trade)
+        if self.cache is not None:
+            await self.cache.put_many(accepted)  # failures are counted there, never raised

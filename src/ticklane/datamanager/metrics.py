@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ticklane.core.errors import ConfigError
 from ticklane.datamanager.writer import WriterStats
 from ticklane.venues.feed import FeedRunner
 
@@ -130,8 +131,15 @@ def _writer_metrics(stats: WriterStats) -> Iterable[Metric]:
 
 
 def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1") -> CollectorRegistry:
-    """Expose ``collector`` on ``http://host:port/metrics`` (a daemon thread); its registry."""
+    """Expose ``collector`` on ``http://host:port/metrics`` (a daemon thread); its registry.
+    ConfigError when the port cannot be had (another process holds it, say)."""
     registry = CollectorRegistry()
     registry.register(collector)
-    start_http_server(port, addr=host, registry=registry)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as error:
+        raise ConfigError(
+            f"metrics port {port} on {host}: {error.strerror or error}; choose another "
+            "(data_manager.metrics_port or --metrics-port; 0 turns the endpoint off)"
+        ) from None
     return registry

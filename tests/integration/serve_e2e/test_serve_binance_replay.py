@@ -6,6 +6,7 @@ Prometheus endpoint counting them, and a stop by SIGINT or SIGTERM losing nothin
 from __future__ import annotations
 
 import signal
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -153,3 +154,18 @@ def test_a_symbol_the_venue_refuses_in_the_stream_url_is_dropped_and_the_rest_st
 
 def last_trade(serve: ServeProcess) -> float:
     return serve.value("ticklane_last_trade_timestamp_seconds", symbol="BTCUSDT")
+
+
+def test_a_metrics_port_already_taken_stops_serve_with_a_message_naming_it(
+    sqlite_cli: Cli, processes: Processes, segment: str, shared_data: Path
+) -> None:
+    venue = processes.venue("binance", "--recording", str(capture(shared_data)), "--speed", "0")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        config = serve_config(sqlite_cli.cwd, [venue], metrics_port=port, segment=segment)
+        result = sqlite_cli.run("-c", str(config), "serve", *SERVE_ARGS)
+
+    assert result.returncode == 2, result.stderr
+    assert f"metrics port {port}" in result.stderr

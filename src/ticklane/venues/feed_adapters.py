@@ -63,6 +63,14 @@ def _unfilled(action: FeedAction, missing: int, why: str) -> Gap:
     )
 
 
+def _backfilled(action: FeedAction, found: list[MarketRecord], missing: int) -> ActionResult:
+    """The trades a backfill recovered, and a gap for those the history did not have."""
+    gaps = []
+    if len(found) < missing:
+        gaps.append(_unfilled(action, missing - len(found), "not in the venue's history"))
+    return ActionResult(records=found, gaps=gaps, recovered=len(found))
+
+
 class BinanceAdapter:
     """Binance spot: combined streams in the URL, split over connections of 1024 streams."""
 
@@ -174,10 +182,7 @@ class BinanceAdapter:
                 break
             found.extend(trade for trade in page if trade.trade_id in wanted)
             next_id = page[-1].trade_id + 1
-        gaps = []
-        if len(found) < len(wanted):
-            gaps.append(_unfilled(action, len(wanted) - len(found), "not in the venue's history"))
-        return ActionResult(records=found, gaps=gaps, recovered=len(found))
+        return _backfilled(action, found, len(wanted))
 
     async def aclose(self) -> None:
         await self._rest.aclose()
@@ -257,10 +262,7 @@ class KrakenAdapter:
                 break
             since = page.last
         records: list[MarketRecord] = [found[key] for key in sorted(found)]
-        gaps = []
-        if len(found) < len(wanted):
-            gaps.append(_unfilled(action, len(wanted) - len(found), "not in the venue's history"))
-        return ActionResult(records=records, gaps=gaps, recovered=len(found))
+        return _backfilled(action, records, len(wanted))
 
     def _next_id(self) -> int:
         self._req_id += 1
@@ -337,10 +339,7 @@ class KrakenFuturesAdapter:
             token = page.continuation_token
             if not token or len(found) >= missing:
                 break
-        gaps = []
-        if len(found) < missing:
-            gaps.append(_unfilled(action, missing - len(found), "not in the venue's history"))
-        return ActionResult(records=found[:missing], gaps=gaps, recovered=min(len(found), missing))
+        return _backfilled(action, found[:missing], missing)
 
     async def narrow(self, plan: ConnectionPlan, answer: str) -> ConnectionPlan | None:
         """None: subscriptions are refused per symbol in the stream, not at the handshake."""

@@ -52,7 +52,9 @@ __all__ = [
     "AlertingConfig",
     "CacheConfig",
     "DatabaseConfig",
+    "BackfillConfig",
     "DatabentoConfig",
+    "DatabentoSymbol",
     "LoggingConfig",
     "MemoryCacheConfig",
     "PaperTradingConfig",
@@ -581,6 +583,27 @@ class VenuesConfig(ConfigModel):
     )
 
 
+class BackfillConfig(ConfigModel):
+    """``data-manager fetch`` and ``data-manager backfill``.
+
+    Options:
+        binance_archive_url: base URL of Binance's public data archive.
+        retries: attempts per request after a transient error or a rate limit, >= 0.
+        requests_per_second: pace of REST history requests per venue (``binance``,
+            ``kraken``, ``kraken_futures``); the venues' limits are in protocols.md.
+        gap_threshold_secs: a stretch without stored trades longer than this is a gap.
+        gap_threshold_secs_by_symbol: the same per symbol (a quiet pair needs a longer one).
+    """
+
+    binance_archive_url: NonEmptyStr = "https://data.binance.vision"
+    retries: StrictInt = Field(default=5, ge=0)
+    requests_per_second: dict[StrictStr, StrictFloat] = Field(
+        default_factory=lambda: {"binance": 5.0, "kraken": 1.0, "kraken_futures": 2.0}
+    )
+    gap_threshold_secs: StrictFloat = Field(default=300.0, gt=0, allow_inf_nan=False)
+    gap_threshold_secs_by_symbol: dict[StrictStr, StrictFloat] = Field(default_factory=dict)
+
+
 class LoggingConfig(ConfigModel):
     """Log levels, applied by `ticklane.config.configure_logging`.
 
@@ -596,10 +619,41 @@ class LoggingConfig(ConfigModel):
     )
 
 
+class DatabentoSymbol(ConfigModel):
+    """How one of our instruments is found at Databento.
+
+    Options:
+        exchange, symbol: the instrument as ticklane stores it (``cme``, ``BTCZ5``).
+        dataset: the Databento dataset, e.g. ``GLBX.MDP3``.
+        raw_symbol: the symbol in that dataset; defaults to ``symbol``.
+        stype_in: Databento's symbology type of ``raw_symbol`` (``raw_symbol``,
+            ``continuous``, ``parent``, ...).
+    """
+
+    exchange: NonEmptyStr
+    symbol: NonEmptyStr
+    dataset: NonEmptyStr
+    raw_symbol: NonEmptyStr | None = None
+    stype_in: NonEmptyStr = "raw_symbol"
+
+
 class DatabentoConfig(ConfigModel):
-    """Databento historical data access; the key comes only from ``DATABENTO_API_KEY``."""
+    """Databento historical data access; the key comes only from ``DATABENTO_API_KEY``.
+
+    Options:
+        gateway: the historical API's base URL (tests point it at a local server).
+        max_cost_per_request_usd: a request estimated above this is refused (without
+            ``--yes-spend``).
+        monthly_budget_usd: refused too when this month's spending plus the estimate would
+            exceed it.
+        symbols: our instruments and where Databento has them (``[[databento.symbols]]``).
+    """
 
     api_key: SecretStr | None = None
+    gateway: NonEmptyStr = "https://hist.databento.com"
+    max_cost_per_request_usd: ExactDecimal = Field(default=Decimal("10"), ge=0)
+    monthly_budget_usd: ExactDecimal = Field(default=Decimal("100"), ge=0)
+    symbols: tuple[DatabentoSymbol, ...] = ()
 
     def require_api_key(self) -> str:
         """The API key; ConfigError naming the variable when it is not set."""
@@ -616,7 +670,7 @@ class Settings(ConfigModel):
         config_file: the file loaded, or None for built-in defaults; set by the loader.
         symbols: trading pairs to monitor, e.g. ``["BTCUSDT", "ETHUSDT"]``.
         database, storage, cache, paper_trading, accounts, alerting, logging, databento,
-            data_manager, venues, live: the sections, documented on their classes.
+            backfill, data_manager, venues, live: the sections, documented on their classes.
     """
 
     run_mode: RunMode = DEFAULT_RUN_MODE
@@ -630,6 +684,7 @@ class Settings(ConfigModel):
     alerting: AlertingConfig = AlertingConfig()
     logging: LoggingConfig = LoggingConfig()
     databento: DatabentoConfig = DatabentoConfig()
+    backfill: BackfillConfig = BackfillConfig()
     data_manager: DataManagerConfig = DataManagerConfig()
     venues: VenuesConfig = VenuesConfig()
     live: LiveConfig = LiveConfig()

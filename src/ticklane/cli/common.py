@@ -121,16 +121,6 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def not_delivered(what: str, issue: int) -> NoReturn:
-    """A command whose implementation another issue delivers."""
-    err.print(
-        f"[yellow]{what} is not available yet:[/] it is delivered by issue #{issue}. "
-        "See README.md for what this version can do.",
-        soft_wrap=True,
-    )
-    raise typer.Exit(2)
-
-
 def print_json(value: Any) -> None:
     """JSON on stdout: msgspec structs, Decimals (as strings) and plain data."""
     sys.stdout.write(json.dumps(msgspec.to_builtins(value), indent=2) + "\n")
@@ -158,9 +148,6 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
-
-
-ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def _show_version(ctx: typer.Context, value: bool) -> None:

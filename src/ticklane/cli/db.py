@@ -22,6 +22,7 @@ from ticklane.cli.common import (
 from ticklane.config import format_duration
 from ticklane.core.time import NANOS_PER_SECOND, format_ns
 from ticklane.storage import open_store
+from ticklane.storage.history import ProvenanceSummary
 
 app = typer.Typer(
     help="Database operations: migrations, statistics, compression.", no_args_is_help=True
@@ -64,9 +65,11 @@ def stats(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None
     """Rows, bytes and time span per exchange and symbol; partitions or chunks."""
     with opened_store(ctx) as store:
         result = store.stats()
+        provenance = store.history.provenance_summary()
         where = repr(store)
     if output is OutputFormat.JSON:
-        print_json({"store": where, **{f: getattr(result, f) for f in result.__struct_fields__}})
+        fields = {f: getattr(result, f) for f in result.__struct_fields__}
+        print_json({"store": where, **fields, "provenance": provenance})
         return
     size = human_bytes(result.total_bytes)
     out.print(f"{where}: {result.backend}, {result.layout} layout, {size} in all")
@@ -89,6 +92,7 @@ def stats(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None
                 for s in result.series
             ],
         )
+    show_provenance(provenance)
     if result.partitions:
         print_table(
             "Partitions" if result.layout == "partitioned" else "Chunks",
@@ -133,4 +137,25 @@ def compress(
     out.print(
         f"compressed {result.chunks_compressed} chunk(s): "
         f"{human_bytes(result.bytes_before)} -> {human_bytes(result.bytes_after)}"
+    )
+
+
+def show_provenance(rows: list[ProvenanceSummary]) -> None:
+    """Where stored ticks came from: live, archive, REST, Databento, import."""
+    if not rows:
+        return
+    print_table(
+        "where stored ticks came from",
+        ["instrument", "source", "ranges", "rows", "first", "last"],
+        [
+            (
+                f"{s.exchange}:{s.symbol}",
+                s.kind,
+                s.ranges,
+                f"{s.rows:,}",
+                short_time(s.first_ns),
+                short_time(s.last_ns),
+            )
+            for s in rows
+        ],
     )

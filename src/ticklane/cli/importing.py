@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 import typer
@@ -20,6 +21,7 @@ from ticklane.cli.common import (
 )
 from ticklane.core.columnar import RowError
 from ticklane.storage import InsertResult, SymbolInfo
+from ticklane.storage.history import ProvenanceRange
 
 SHOWN_ERRORS = 20
 
@@ -68,6 +70,7 @@ def import_file(
     layout = inspect_trade_file(file, symbol=symbol)  # refuses a wrong layout up front
     summary = ImportSummary(file=str(file), layout=layout.description)
     symbols: set[str] = set()
+    spans: defaultdict[str, _Span] = defaultdict(_Span)
     with opened_store(ctx) as store:
         err.print(f"importing {file} into {store!r}: {layout.description}")
         with Progress(
@@ -86,12 +89,28 @@ def import_file(
                 summary.rows_read += chunk.rows_read
                 _count(summary, chunk.errors)
                 for batch in chunk.batches:
-                    _add(summary, store.insert_trades(batch))
+                    result = store.insert_trades(batch)
+                    _add(summary, result)
                     symbols.add(batch.instrument.symbol)
+                    if result.inserted and len(batch):
+                        spans[batch.instrument.symbol].add(batch.data["ts_event"], result.inserted)
                 progress.update(
                     task, completed=chunk.bytes_read, description=f"{summary.rows_read:,} rows"
                 )
         exchange_name = exchange.strip().lower()
+        for name, span in spans.items():
+            store.history.record_provenance(
+                ProvenanceRange(
+                    exchange=exchange_name,
+                    symbol=name,
+                    start_ns=span.first_ns,
+                    end_ns=span.last_ns + 1,
+                    kind="import",
+                    source="import",
+                    detail=file.name,
+                    rows=span.rows,
+                )
+            )
         store.add_symbols(
             [
                 s
@@ -105,6 +124,20 @@ def import_file(
     _report(summary, output)
     if summary.rows_read and summary.rejected == summary.rows_read:
         raise typer.Exit(1)
+
+
+class _Span:
+    """First and last time and rows stored of one symbol, for its provenance."""
+
+    def __init__(self) -> None:
+        self.first_ns = 2**63 - 1
+        self.last_ns = -(2**63)
+        self.rows = 0
+
+    def add(self, times: Any, rows: int) -> None:
+        self.first_ns = min(self.first_ns, int(times.min()))
+        self.last_ns = max(self.last_ns, int(times.max()))
+        self.rows += rows
 
 
 def _add(summary: ImportSummary, result: InsertResult) -> None:

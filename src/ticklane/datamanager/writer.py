@@ -35,6 +35,7 @@ from ticklane.core.columnar import QUOTE_DTYPE, TRADE_DTYPE, QuoteColumns, Trade
 from ticklane.core.errors import StorageError, TicklaneError
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.core.records import QuoteRecord, TradeRecord
+from ticklane.datamanager.live_provenance import LiveProvenance
 from ticklane.storage.base import InsertResult, TickStore
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class StoreWriter:
         self._closing = False
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
+        self._provenance = LiveProvenance(store)
         self.stats = WriterStats()
 
     def submit(self, record: TradeRecord | QuoteRecord) -> bool:
@@ -116,6 +118,7 @@ class StoreWriter:
                     due -= await self._flush_one_batch()
         finally:
             sys.setswitchinterval(previous)
+            await asyncio.to_thread(self._provenance.close)
 
     async def close(self, runner: asyncio.Task[None]) -> None:
         """Write everything pending and let ``runner`` (the task of ``run``) finish."""
@@ -133,7 +136,7 @@ class StoreWriter:
         self.stats.pending = len(pending)
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                result = await asyncio.to_thread(_write, self._store, batch)
+                result = await asyncio.to_thread(_write, self._store, batch, self._provenance)
             except StorageError as error:
                 if attempt == _ATTEMPTS:
                     self.stats.failed += len(batch)
@@ -175,7 +178,9 @@ class StoreWriter:
             self._dropped_since_log = 0
 
 
-def _write(store: TickStore, batch: list[TradeRecord | QuoteRecord]) -> InsertResult:
+def _write(
+    store: TickStore, batch: list[TradeRecord | QuoteRecord], provenance: LiveProvenance
+) -> InsertResult:
     """Write one batch, as columnar batches per instrument (runs in a worker thread)."""
     trades: defaultdict[InstrumentId, list[tuple[int, int, int, int, int, bool]]] = defaultdict(
         list
@@ -208,7 +213,10 @@ def _write(store: TickStore, batch: list[TradeRecord | QuoteRecord]) -> InsertRe
     result = InsertResult(0, 0, 0)
     for instrument, trade_rows in trades.items():
         data = np.array(trade_rows, dtype=TRADE_DTYPE)
-        result = result + store.insert_trades(TradeColumns(instrument, data))
+        stored = store.insert_trades(TradeColumns(instrument, data))
+        times = data["ts_event"]
+        provenance.stored(instrument, int(times.min()), int(times.max()), stored.inserted)
+        result = result + stored
     for instrument, quote_rows in quotes.items():
         data = np.array(quote_rows, dtype=QUOTE_DTYPE)
         result = result + store.insert_quotes(QuoteColumns(instrument, data))

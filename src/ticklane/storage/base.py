@@ -20,6 +20,7 @@ from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
 from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
+from ticklane.storage.history import HistoryBook
 
 
 class Order(Enum):
@@ -320,6 +321,11 @@ class TickStore(Protocol):
         ...
 
     def stats(self) -> StoreStats: ...
+
+    @property
+    def history(self) -> HistoryBook:
+        """Backfill jobs, the cost ledger and provenance, in this store's database."""
+        ...
 
     def compress(self, older_than_ns: int) -> CompressResult:
         """Compress chunks wholly older than the cut-off.

@@ -48,6 +48,7 @@ from ticklane.storage.base import (
     StrategyLogRow,
     SymbolInfo,
 )
+from ticklane.storage.history import HistoryBook
 from ticklane.storage.migrations import check_applied, load_migrations
 from ticklane.storage.partitions import missing_ranges, parse_bound, partition_name
 from ticklane.storage.rows import (
@@ -596,6 +597,10 @@ class PostgresTickStore:
             raise StorageError(f"{self._url_shown}: {error}") from error
         return removed
 
+    @property
+    def history(self) -> HistoryBook:
+        return HistoryBook(_PostgresRunner(self))
+
     def record_gap(self, gap: Gap) -> int:
         rows = self._execute_returning(
             "INSERT INTO gaps (exchange, symbol, from_ns, to_ns, reason) "
@@ -765,6 +770,31 @@ class PostgresTickStore:
             total_before += int(rows[0][0])
             total_after += int(rows[0][1])
         return total_before, total_after
+
+
+class _PostgresRunner:
+    """The history tables' statements on this store's pool (``?`` becomes ``%s``)."""
+
+    def __init__(self, store: PostgresTickStore) -> None:
+        self._store = store
+
+    def write(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._store._execute_returning(_placeholders(sql), params)
+
+    def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            with self._store._pool.connection() as conn, conn.transaction():
+                conn.cursor().executemany(_placeholders(sql), rows)
+        except psycopg.Error as error:
+            raise StorageError(f"{self._store._url_shown}: {error}") from error
+
+    def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._store._query(_placeholders(sql), params)
+
+
+def _placeholders(statement: str) -> str:
+    # The history statements hold no literal "?" or "%", so this swap is exact.
+    return statement.replace("?", "%s")
 
 
 def _log_values(row: StrategyLogRow) -> tuple[Any, ...]:

@@ -43,6 +43,7 @@ from ticklane.storage.base import (
     StrategyLogRow,
     SymbolInfo,
 )
+from ticklane.storage.history import HistoryBook
 from ticklane.storage.migrations import check_applied, load_migrations
 from ticklane.storage.rows import (
     bars_from_rows,
@@ -385,6 +386,10 @@ class SqliteTickStore:
             )
             return conn.total_changes - before
 
+    @property
+    def history(self) -> HistoryBook:
+        return HistoryBook(_SqliteRunner(self))
+
     def record_gap(self, gap: Gap) -> int:
         with self._write() as conn:
             cursor = conn.execute(
@@ -509,6 +514,24 @@ class SqliteTickStore:
             "DATABASE_URL to a PostgreSQL server with the TimescaleDB extension and run "
             "`data-manager db migrate`."
         )
+
+
+class _SqliteRunner:
+    """The history tables' statements on this store's connections."""
+
+    def __init__(self, store: SqliteTickStore) -> None:
+        self._store = store
+
+    def write(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._store._write() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._store._write() as conn:
+            conn.executemany(sql, rows)
+
+    def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._store._query(sql, params)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -22,17 +22,6 @@ def test_trading_core_help_lists_every_command(cli_sqlite: Cli) -> None:
         assert f" {command} " in result.stdout, command
 
 
-def test_commands_of_later_issues_say_so_and_exit_2(cli_sqlite: Cli) -> None:
-    cases = [
-        (("fetch", "--symbols", "BTCUSDT"), "data-manager", "#6"),
-        (("backfill", "estimate", "--symbols", "BTCUSDT"), "data-manager", "#6"),
-    ]
-    for args, program, issue in cases:
-        result = cli_sqlite.run(*args, program=program)
-        assert result.returncode == 2, args
-        assert "not available yet" in result.stderr and issue in result.stderr, args
-
-
 def test_migrate_twice_applies_each_migration_once(cli: Cli) -> None:
     first = cli.json("db", "migrate")["migrations"]
     second = cli.json("db", "migrate")["migrations"]

@@ -157,6 +157,7 @@ def test_postgres_without_timescaledb_uses_native_partitions(pg_schema_url: str)
             (3, "views"),
             (4, "gaps"),
             (5, "strategy_log_runs"),
+            (6, "history"),
         ]
     finally:
         store.close()
@@ -183,6 +184,7 @@ def test_sqlite_migrations_are_the_shipped_ones(tmp_path: Path) -> None:
             (2, "views"),
             (3, "gaps"),
             (4, "strategy_log_runs"),
+            (5, "history"),
         ]
     finally:
         store.close()

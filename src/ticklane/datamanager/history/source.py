@@ -21,6 +21,7 @@ from typing import Protocol
 import msgspec
 
 from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
+from ticklane.core.errors import PermanentError
 
 
 class ProvenanceKind(StrEnum):
@@ -31,6 +32,11 @@ class ProvenanceKind(StrEnum):
     REST = "rest"  # a venue's REST trade history
     DATABENTO = "databento"  # Databento's historical API
     IMPORT = "import"  # data-manager import of a user's file
+
+
+class SourceHasNoDataError(PermanentError):
+    """This source does not have the chunk (an archive file not published, a range before
+    the source's history begins); another source may have it."""
 
 
 class Chunk(msgspec.Struct, frozen=True):
@@ -61,6 +67,9 @@ class ChunkReport:
         self.rejected_count = 0
         self.detail = ""  # provenance detail, e.g. "BTCUSDT-trades-2024-01-01.zip sha256=..."
         self.cost_usd = Decimal(0)  # what the request actually cost (paid sources)
+        # Set by a source that delegates to another (the cheapest-first chain): who served it.
+        self.served_by: str | None = None
+        self.served_kind: ProvenanceKind | None = None
 
     def reject(self, errors: list[RowError]) -> None:
         self.rejected_count += len(errors)

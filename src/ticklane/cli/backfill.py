@@ -1,0 +1,271 @@
+"""``data-manager backfill``: estimate, fetch, fill-gaps, status, cost-report."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+import typer
+
+from ticklane.cli.common import (
+    FormatOption,
+    OutputFormat,
+    err,
+    fail,
+    handle_errors,
+    opened_store,
+    out,
+    print_json,
+    print_table,
+    short_time,
+    state,
+)
+from ticklane.cli.db import show_provenance
+from ticklane.cli.fill_gaps import fill_gaps
+from ticklane.cli.history import (
+    EndOption,
+    ExchangeOption,
+    FetchRequest,
+    SchemaOption,
+    StartOption,
+    SymbolsOption,
+    YesSpendOption,
+    estimate_request,
+    estimate_rows,
+    fetch_command,
+    ledger_estimates,
+    parse_request,
+    show_estimates,
+)
+from ticklane.core.time import parse_datetime
+from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
+from ticklane.storage.history import CostEntry
+
+app = typer.Typer(
+    help="Backfill jobs with cost tracking: estimate, fetch, fill-gaps, status, cost-report.",
+    no_args_is_help=True,
+)
+app.command("fill-gaps")(fill_gaps)
+
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source", help=f"{', '.join(SOURCE_NAMES)} (auto: the cheapest that has the data)."
+    ),
+]
+
+
+@app.command()
+@handle_errors
+def estimate(
+    ctx: typer.Context,
+    symbols: SymbolsOption,
+    start: StartOption,
+    end: EndOption,
+    exchange: ExchangeOption = "binance",
+    source: SourceOption = "auto",
+    schema: SchemaOption = "trades",
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Estimate chunks, records, size and cost of a backfill; fetches nothing."""
+    request = parse_request(exchange, symbols, start, end, schema)
+    settings = state(ctx).settings
+    with opened_store(ctx) as store:
+        chosen = build_source(source, settings, schema=schema)
+
+        async def flow() -> None:
+            try:
+                chunks, estimates = await estimate_request(chosen, request)
+            finally:
+                await chosen.aclose()
+            ledger_estimates(store, chosen, request, chunks, estimates, "estimate", "estimate")
+            total = sum((e.cost_usd for e in estimates), Decimal(0))
+            rows = estimate_rows(chosen.name, chunks, estimates)
+            show_estimates(rows, output, f"backfill estimate, total ${total:.4f}")
+
+        asyncio.run(flow())
+
+
+@app.command("fetch")
+@handle_errors
+def fetch_job(
+    ctx: typer.Context,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start, ISO 8601.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="End (exclusive), ISO 8601.")] = None,
+    exchange: ExchangeOption = "binance",
+    source: SourceOption = "auto",
+    schema: SchemaOption = "trades",
+    job: Annotated[
+        int | None, typer.Option("--job", help="Resume this job (see backfill status).")
+    ] = None,
+    yes_spend: YesSpendOption = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Run a backfill job (resumable: the same request, or --job ID, continues it)."""
+    if job is not None:
+        with opened_store(ctx) as store:
+            found = store.history.job(job)
+        if found is None:
+            fail(f"no backfill job {job}; `data-manager backfill status` lists them", 2)
+        request = FetchRequest(
+            found.exchange, found.symbols, found.start_ns, found.end_ns, found.schema
+        )
+        fetch_command(
+            ctx, request, found.source, kind=found.kind, dataset=None, dry_run=False,
+            yes_spend=yes_spend, job_id=job, output=output,
+        )  # fmt: skip
+        return
+    if symbols is None or start is None or end is None:
+        fail("give --symbols, --start and --end (or --job ID to resume a job)", 2)
+    request = parse_request(exchange, symbols, start, end, schema)
+    fetch_command(
+        ctx, request, source, kind="backfill", dataset=None, dry_run=False,
+        yes_spend=yes_spend, job_id=None, output=output,
+    )  # fmt: skip
+
+
+@app.command()
+@handle_errors
+def status(
+    ctx: typer.Context,
+    job: Annotated[int | None, typer.Option("--job", help="Show this job's chunks.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Jobs shown.")] = 20,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Show backfill jobs (state, progress, rows, cost, error) and where stored ticks came
+    from."""
+    with opened_store(ctx) as store:
+        book = store.history
+        if job is not None:
+            found = book.job(job)
+            if found is None:
+                fail(f"no backfill job {job}", 2)
+            chunks = book.chunks(job)
+            if output is OutputFormat.JSON:
+                print_json({"job": found, "chunks": chunks})
+                return
+            print_table(
+                f"job {job}: {found.kind} from {found.source}, {found.state}",
+                ["seq", "instrument", "from", "to", "state", "rows", "fetches", "detail"],
+                [
+                    (
+                        c.seq,
+                        f"{c.exchange}:{c.symbol}",
+                        short_time(c.start_ns),
+                        short_time(c.end_ns),
+                        c.state,
+                        f"{c.rows_stored:,}",
+                        c.fetches,
+                        c.error or c.detail,
+                    )
+                    for c in chunks
+                ],
+            )
+            return
+        jobs = book.jobs(limit)
+        provenance = book.provenance_summary()
+    if output is OutputFormat.JSON:
+        print_json({"jobs": jobs, "provenance": provenance})
+        return
+    if not jobs:
+        out.print("no backfill jobs yet")
+    else:
+        print_table(
+            "backfill jobs",
+            ["id", "kind", "source", "instruments", "range", "state", "chunks", "rows", "cost"],
+            [
+                (
+                    j.id,
+                    j.kind,
+                    j.source,
+                    f"{j.exchange}:{','.join(j.symbols)}",
+                    f"{short_time(j.start_ns)[:16]} .. {short_time(j.end_ns)[:16]}",
+                    j.state + (f" ({j.error})" if j.error else ""),
+                    f"{j.chunks_done}/{j.chunks_total}",
+                    f"{j.rows_stored:,}",
+                    f"${j.cost_usd:.4f}",
+                )
+                for j in jobs
+            ],
+        )
+    show_provenance(provenance)
+
+
+class CostLine(msgspec.Struct):
+    period: str
+    key: str
+    fetched_usd: Decimal = Decimal(0)
+    requests: int = 0
+    refused: int = 0
+    estimates: int = 0
+    failed: int = 0
+
+
+@app.command("cost-report")
+@handle_errors
+def cost_report(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only requests from this date on.")
+    ] = None,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """What paid requests cost, summed by day, by month and by symbol."""
+    since_ns = parse_datetime(since) if since else 0
+    with opened_store(ctx) as store:
+        entries = store.history.costs(since_ns)
+    report = {
+        "by_day": _grouped(entries, "day"),
+        "by_month": _grouped(entries, "month"),
+        "by_symbol": _grouped(entries, "symbol"),
+    }
+    total = sum((line.fetched_usd for line in report["by_month"]), Decimal(0))
+    if output is OutputFormat.JSON:
+        print_json({**report, "total_usd": total})
+        return
+    if not entries:
+        out.print("no paid requests recorded")
+        return
+    for name, lines in report.items():
+        print_table(
+            name.replace("_", " "),
+            ["period" if name != "by_symbol" else "symbol", "spent", "requests", "refused"],
+            [
+                (
+                    line.key,
+                    f"${line.fetched_usd:.4f}",
+                    line.requests,
+                    line.refused,
+                )
+                for line in lines
+            ],
+        )
+    out.print(f"total spent: ${total:.4f}")
+    refused = sum(line.refused for line in report["by_month"])
+    if refused:
+        err.print(f"{refused} request(s) were refused by the budget")
+
+
+def _grouped(entries: list[CostEntry], by: str) -> list[CostLine]:
+    lines: dict[str, CostLine] = defaultdict(lambda: CostLine(by, ""))
+    for entry in entries:
+        day = short_time(entry.ts_ns)[:10]
+        key = {"day": day, "month": day[:7], "symbol": f"{entry.exchange}:{entry.symbol}"}[by]
+        line = lines[key]
+        line.key = key
+        if entry.outcome == "fetched":
+            line.requests += 1
+            line.fetched_usd += entry.actual_usd or Decimal(0)
+        elif entry.outcome == "refused":
+            line.refused += 1
+        elif entry.outcome == "failed":
+            line.failed += 1
+        else:
+            line.estimates += 1
+    return [lines[key] for key in sorted(lines)]

@@ -1,0 +1,454 @@
+"""``data-manager fetch`` and ``data-manager backfill estimate | fetch``: history into the store.
+
+Both create (or resume) a backfill job and run it with a progress bar. ``fetch`` follows the
+reference's form (``--provider databento`` by default); ``backfill fetch`` picks the
+cheapest source that serves each symbol unless ``--source`` names one. A paid request is
+estimated first and checked against the budgets (refused with the figures unless
+``--yes-spend``); ``--dry-run`` prints the estimate and fetches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine, Sequence
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ticklane.cli.common import (
+    FormatOption,
+    OutputFormat,
+    err,
+    fail,
+    handle_errors,
+    human_bytes,
+    opened_store,
+    out,
+    print_json,
+    print_table,
+    short_time,
+    state,
+)
+from ticklane.config import Settings
+from ticklane.core.errors import BadDataError
+from ticklane.core.time import MIN_TS_NS, format_ns, parse_datetime
+from ticklane.datamanager.history.budget import BudgetDecision, check_budget, month_start_ns
+from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
+from ticklane.datamanager.history.jobs import JobOutcome, JobRunner, create_job, plan_chunks
+from ticklane.datamanager.history.source import Chunk, ChunkReport, Estimate, HistorySource
+from ticklane.storage.base import TickStore
+from ticklane.storage.history import BackfillJob, CostEntry, JobChunk, JobKind
+
+T = TypeVar("T")
+
+SymbolsOption = Annotated[
+    str, typer.Option("--symbols", "-s", help="Comma-separated, e.g. BTCUSDT,ETHUSDT.")
+]
+ExchangeOption = Annotated[
+    str, typer.Option("--exchange", "-e", help="Exchange the symbols trade on.")
+]
+StartOption = Annotated[
+    str, typer.Option("--start", help="Start, ISO 8601 (UTC unless an offset is given).")
+]
+EndOption = Annotated[str, typer.Option("--end", help="End (exclusive), ISO 8601.")]
+SchemaOption = Annotated[
+    str,
+    typer.Option(
+        "--schema", help="Databento schema: trades, mbp-1, tbbo, bbo-1s, bbo-1m, mbp-10, mbo."
+    ),
+]
+YesSpendOption = Annotated[
+    bool, typer.Option("--yes-spend", help="Spend even above the configured budgets.")
+]
+
+
+class EstimateRow(msgspec.Struct, frozen=True):
+    source: str
+    exchange: str
+    symbol: str
+    chunks: int
+    records: int | None
+    bytes: int | None
+    cost_usd: Decimal
+
+
+class FetchRequest(msgspec.Struct, frozen=True):
+    exchange: str
+    symbols: tuple[str, ...]
+    start_ns: int
+    end_ns: int
+    schema: str = "trades"
+
+
+def parse_request(
+    exchange: str, symbols: str, start: str, end: str, schema: str = "trades"
+) -> FetchRequest:
+    """The request with its range checked: end after start, neither in the future."""
+    names = tuple(dict.fromkeys(name.strip() for name in symbols.split(",") if name.strip()))
+    if not names:
+        raise BadDataError("--symbols: give at least one symbol, e.g. --symbols BTCUSDT")
+    start_ns, end_ns = parse_datetime(start), parse_datetime(end)
+    now = time.time_ns()
+    if start_ns < MIN_TS_NS:
+        raise BadDataError(f"--start {start} is before 1980", value=start)
+    if end_ns <= start_ns:
+        raise BadDataError(f"--end {format_ns(end_ns)} is not after --start {format_ns(start_ns)}")
+    if start_ns >= now:
+        raise BadDataError(f"--start {format_ns(start_ns)} is in the future", value=start)
+    if end_ns > now:
+        raise BadDataError(
+            f"--end {format_ns(end_ns)} is in the future (now is {format_ns(now)}); "
+            "history ends now",
+            value=end,
+        )
+    return FetchRequest(
+        exchange.strip().lower(), _normalized(exchange, names), start_ns, end_ns, schema
+    )
+
+
+def _normalized(exchange: str, names: Sequence[str]) -> tuple[str, ...]:
+    from ticklane.venues.discovery import PROVIDERS, normalize_symbol
+
+    provider = exchange.strip().lower()
+    if provider in PROVIDERS:
+        return tuple(normalize_symbol(provider, name) for name in names)
+    return tuple(names)
+
+
+# -- estimates and the budget ------------------------------------------------------------------
+
+
+async def estimate_request(
+    source: HistorySource, request: FetchRequest
+) -> tuple[list[Chunk], list[Estimate]]:
+    chunks = plan_chunks(
+        source, request.exchange, request.symbols, request.start_ns, request.end_ns
+    )
+    estimates = [await source.estimate(chunk) for chunk in chunks]
+    return chunks, estimates
+
+
+def estimate_rows(
+    source: str, chunks: Sequence[Chunk], estimates: Sequence[Estimate]
+) -> list[EstimateRow]:
+    rows: dict[tuple[str, str], EstimateRow] = {}
+    for chunk, estimate in zip(chunks, estimates, strict=True):
+        key = (chunk.exchange, chunk.symbol)
+        before = rows.get(
+            key, EstimateRow(source, chunk.exchange, chunk.symbol, 0, 0, 0, Decimal(0))
+        )
+        rows[key] = EstimateRow(
+            source,
+            chunk.exchange,
+            chunk.symbol,
+            before.chunks + 1,
+            _add(before.records, estimate.records),
+            _add(before.bytes, estimate.bytes),
+            before.cost_usd + estimate.cost_usd,
+        )
+    return list(rows.values())
+
+
+def _add(total: int | None, part: int | None) -> int | None:
+    return None if total is None or part is None else total + part
+
+
+def ledger_estimates(
+    store: TickStore,
+    source: HistorySource,
+    request: FetchRequest,
+    chunks: Sequence[Chunk],
+    estimates: Sequence[Estimate],
+    outcome: str,
+    detail: str = "",
+) -> None:
+    """Every paid estimate goes into the cost ledger, with what became of it."""
+    if not source.paid:
+        return
+    for chunk, estimate in zip(chunks, estimates, strict=True):
+        store.history.record_cost(
+            CostEntry(
+                source=source.name,
+                exchange=chunk.exchange,
+                symbol=chunk.symbol,
+                start_ns=chunk.start_ns,
+                end_ns=chunk.end_ns,
+                estimated_usd=estimate.cost_usd,
+                outcome="refused" if outcome == "refused" else "estimate",
+                schema=request.schema,
+                records=estimate.records,
+                bytes=estimate.bytes,
+                detail=detail,
+            )
+        )
+
+
+def budget_for(
+    settings: Settings, store: TickStore, estimate: Decimal, yes_spend: bool
+) -> BudgetDecision:
+    config = settings.databento
+    return check_budget(
+        estimate,
+        per_request_usd=config.max_cost_per_request_usd,
+        monthly_usd=config.monthly_budget_usd,
+        spent_this_month_usd=store.history.spent(month_start_ns(time.time_ns())),
+        yes_spend=yes_spend,
+    )
+
+
+def show_estimates(rows: Sequence[EstimateRow], output: OutputFormat, title: str) -> None:
+    if output is OutputFormat.JSON:
+        print_json({"estimates": rows})
+        return
+    print_table(
+        title,
+        ["source", "instrument", "chunks", "records", "size", "cost"],
+        [
+            (
+                r.source,
+                f"{r.exchange}:{r.symbol}",
+                r.chunks,
+                "unknown" if r.records is None else f"{r.records:,}",
+                "unknown" if r.bytes is None else human_bytes(r.bytes),
+                f"${r.cost_usd:.4f}",
+            )
+            for r in rows
+        ],
+    )
+
+
+# -- running a job -----------------------------------------------------------------------------
+
+
+class BarProgress:
+    """A rich progress bar over a job's chunks, with rows stored so far."""
+
+    def __init__(self, progress: Progress, total: int, done: int) -> None:
+        self._progress = progress
+        self._rows = 0
+        self._task = progress.add_task("starting", total=total, completed=done)
+
+    def chunk_started(self, chunk: JobChunk) -> None:
+        self._progress.update(
+            self._task, description=f"{chunk.symbol} {short_time(chunk.start_ns)[:10]}"
+        )
+
+    def rows_stored(self, count: int) -> None:
+        self._rows += count
+
+    def chunk_finished(self, chunk: JobChunk, report: ChunkReport) -> None:
+        self._progress.update(self._task, advance=1, description=f"{self._rows:,} rows stored")
+
+
+def job_for(
+    store: TickStore,
+    source: HistorySource,
+    request: FetchRequest,
+    kind: JobKind,
+    job_id: int | None,
+) -> BackfillJob:
+    """The job to run: ``job_id``'s, an unfinished one asking the same, or a new one."""
+    book = store.history
+    if job_id is not None:
+        job = book.job(job_id)
+        if job is None:
+            fail(f"no backfill job {job_id}; `data-manager backfill status` lists them", 2)
+        if job.state == "done":
+            fail(f"backfill job {job_id} is already done", 2)
+        err.print(f"resuming job {job.id}: {job.chunks_done}/{job.chunks_total} chunks done")
+        return job
+    job, resumed = create_job(
+        book,
+        kind,
+        source,
+        request.exchange,
+        request.symbols,
+        request.schema,
+        request.start_ns,
+        request.end_ns,
+    )
+    if resumed:
+        err.print(
+            f"resuming job {job.id} (same request, not finished): "
+            f"{job.chunks_done}/{job.chunks_total} chunks done"
+        )
+    else:
+        err.print(f"job {job.id}: {job.chunks_total} chunks from {source.name}")
+    return job
+
+
+async def run_with_progress(
+    store: TickStore, source: HistorySource, job: BackfillJob
+) -> JobOutcome:
+    """Run the job with a progress bar on a terminal."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        bar = BarProgress(progress, job.chunks_total, job.chunks_done)
+        return await JobRunner(store, source, progress=bar, schema=job.schema).run(job)
+
+
+def report_outcome(outcome: JobOutcome, output: OutputFormat) -> None:
+    job = outcome.job
+    if output is OutputFormat.JSON:
+        print_json({"job": job, "empty_chunks": outcome.empty_chunks})
+        return
+    out.print(
+        f"job {job.id} {job.state}: {job.chunks_done}/{job.chunks_total} chunks, "
+        f"{job.rows_stored:,} rows stored, {job.rows_duplicate:,} already stored, "
+        f"{job.rows_rejected:,} rejected, cost ${job.cost_usd:.4f}"
+    )
+    for chunk in outcome.empty_chunks:
+        err.print(
+            f"[yellow]no data:[/] {chunk.exchange} {chunk.symbol} "
+            f"{short_time(chunk.start_ns)} .. {short_time(chunk.end_ns)}: "
+            f"{chunk.detail or 'the source returned nothing'}"
+        )
+    for finished in outcome.chunks:
+        for example in finished.rejected_examples:
+            err.print(
+                f"  rejected in {finished.chunk.symbol} chunk {finished.chunk.seq}: {example}"
+            )
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+def fetch_command(
+    ctx: typer.Context,
+    request: FetchRequest,
+    source_name: str,
+    *,
+    kind: JobKind,
+    dataset: str | None,
+    dry_run: bool,
+    yes_spend: bool,
+    job_id: int | None,
+    output: OutputFormat,
+) -> None:
+    """Estimate (paid sources, dry runs), check the budget, then create or resume the job and
+    run it; all in one event loop, which the sources' HTTP clients belong to."""
+    settings = state(ctx).settings
+    with opened_store(ctx) as store:
+        source = build_source(source_name, settings, schema=request.schema, dataset=dataset)
+        outcome = _run_sync(
+            store,
+            job_id,
+            _fetch_flow(settings, store, source, request, kind, dry_run, yes_spend, job_id, output),
+        )
+    if outcome is None:
+        return
+    report_outcome(outcome, output)
+    job = outcome.job
+    if job.rows_stored + job.rows_duplicate == 0:
+        fail(
+            f"no data found for {', '.join(job.symbols)} on {job.exchange} between "
+            f"{short_time(job.start_ns)} and {short_time(job.end_ns)} from {job.source}"
+        )
+
+
+def _run_sync(store: TickStore, job_id: int | None, flow: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(flow)
+    except KeyboardInterrupt:
+        latest = store.history.jobs(limit=1)
+        shown = job_id if job_id is not None else (latest[0].id if latest else None)
+        err.print(
+            "[yellow]interrupted:[/] what was stored stays stored."
+            + (f" Resume with: data-manager backfill fetch --job {shown}" if shown else "")
+        )
+        raise typer.Exit(130) from None
+
+
+async def _fetch_flow(
+    settings: Settings,
+    store: TickStore,
+    source: HistorySource,
+    request: FetchRequest,
+    kind: JobKind,
+    dry_run: bool,
+    yes_spend: bool,
+    job_id: int | None,
+    output: OutputFormat,
+) -> JobOutcome | None:
+    try:
+        if job_id is None and (source.paid or dry_run):
+            chunks, estimates = await estimate_request(source, request)
+            rows = estimate_rows(source.name, chunks, estimates)
+            total = sum((e.cost_usd for e in estimates), Decimal(0))
+            if dry_run:
+                ledger_estimates(store, source, request, chunks, estimates, "estimate", "dry run")
+                show_estimates(
+                    rows, output, f"would fetch (dry run: nothing fetched), total ${total:.4f}"
+                )
+                return None
+            decision = budget_for(settings, store, total, yes_spend)
+            if not decision.allowed:
+                ledger_estimates(
+                    store, source, request, chunks, estimates, "refused", decision.reason
+                )
+                show_estimates(rows, output, "refused by the budget")
+                fail(
+                    f"refused by the budget: {decision.reason} ({decision.describe()}); "
+                    "re-run with --yes-spend to spend it anyway",
+                    4,
+                )
+            err.print(f"budget: {decision.describe()}")
+        job = job_for(store, source, request, kind, job_id)
+        return await run_with_progress(store, source, job)
+    finally:
+        await source.aclose()
+
+
+ProviderOption = Annotated[
+    str,
+    typer.Option(
+        "--provider",
+        "-p",
+        help=f"Where from: {', '.join(SOURCE_NAMES)}, or auto (cheapest first).",
+    ),
+]
+
+
+@handle_errors
+def fetch(
+    ctx: typer.Context,
+    symbols: SymbolsOption,
+    start: StartOption,
+    end: EndOption,
+    exchange: ExchangeOption = "binance",
+    provider: ProviderOption = "databento",
+    schema: SchemaOption = "trades",
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Databento dataset; default: from [[databento.symbols]]."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print records, size and cost; fetch nothing.")
+    ] = False,
+    yes_spend: YesSpendOption = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Fetch historical ticks into the store (Databento by default; free sources too)."""
+    request = parse_request(exchange, symbols, start, end, schema)
+    fetch_command(
+        ctx,
+        request,
+        provider,
+        kind="fetch",
+        dataset=dataset,
+        dry_run=dry_run,
+        yes_spend=yes_spend,
+        job_id=None,
+        output=output,
+    )

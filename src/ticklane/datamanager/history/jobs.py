@@ -1,0 +1,256 @@
+"""Backfill jobs: a range of one or more symbols from one source, split into chunks, each
+stored and marked done before the next; resumable after a crash or Ctrl-C.
+
+The job and its chunks are rows of ``backfill_jobs`` / ``backfill_chunks`` (see
+``storage.history``). Running a job fetches every chunk not yet done: a chunk that was
+half-stored when the process died is fetched again (inserts are duplicate-safe, so nothing
+is stored twice), a finished one never. A paid source's chunk gets a cost-ledger row before
+its download starts, settled as fetched (with its cost) or failed.
+
+The tick store is synchronous; its calls run in a worker thread so downloads and parsing
+on the event loop carry on while a batch is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from ticklane.core.columnar import QuoteColumns, TradeColumns
+from ticklane.core.errors import PermanentError, TicklaneError
+from ticklane.datamanager.history.source import Batch, Chunk, ChunkReport, HistorySource
+from ticklane.storage.base import InsertResult, TickStore
+from ticklane.storage.history import (
+    BackfillJob,
+    CostEntry,
+    HistoryBook,
+    JobChunk,
+    JobKind,
+    ProvenanceRange,
+)
+
+log = logging.getLogger(__name__)
+
+
+class JobProgress(Protocol):
+    """What a running job tells its caller (the CLI draws a progress bar from it)."""
+
+    def chunk_started(self, chunk: JobChunk) -> None: ...
+
+    def rows_stored(self, count: int) -> None: ...
+
+    def chunk_finished(self, chunk: JobChunk, report: ChunkReport) -> None: ...
+
+
+class NoProgress:
+    def chunk_started(self, chunk: JobChunk) -> None:
+        pass
+
+    def rows_stored(self, count: int) -> None:
+        pass
+
+    def chunk_finished(self, chunk: JobChunk, report: ChunkReport) -> None:
+        pass
+
+
+class ChunkOutcome(msgspec.Struct, frozen=True):
+    """A finished chunk as the summary shows it."""
+
+    chunk: JobChunk
+    records_seen: int
+    rejected_examples: tuple[str, ...]
+
+
+class JobOutcome(msgspec.Struct, frozen=True):
+    job: BackfillJob
+    chunks: tuple[ChunkOutcome, ...]  # those finished by this run
+    skipped: int  # chunks already done before this run
+
+    @property
+    def empty_chunks(self) -> list[JobChunk]:
+        return [c.chunk for c in self.chunks if c.records_seen == 0]
+
+
+def plan_chunks(
+    source: HistorySource, exchange: str, symbols: Sequence[str], start_ns: int, end_ns: int
+) -> list[Chunk]:
+    """Every symbol's range split into the source's chunks; refused as a whole, naming each
+    symbol the source does not serve, before anything is fetched."""
+    problems = [
+        f"{symbol}: {why}"
+        for symbol in symbols
+        if (why := source.unsupported(exchange, symbol)) is not None
+    ]
+    if problems:
+        raise PermanentError(f"{source.name} cannot serve {exchange}: " + "; ".join(problems))
+    return [
+        chunk for symbol in symbols for chunk in source.chunks(exchange, symbol, start_ns, end_ns)
+    ]
+
+
+def create_job(
+    book: HistoryBook,
+    kind: JobKind,
+    source: HistorySource,
+    exchange: str,
+    symbols: Sequence[str],
+    schema: str,
+    start_ns: int,
+    end_ns: int,
+) -> tuple[BackfillJob, bool]:
+    """The job for this request: an unfinished one asking the same (resumed, True) or a new
+    one (False)."""
+    wanted = BackfillJob(
+        kind=kind,
+        source=source.name,
+        exchange=exchange,
+        symbols=tuple(symbols),
+        schema=schema,
+        start_ns=start_ns,
+        end_ns=end_ns,
+    )
+    earlier = book.find_unfinished(wanted)
+    if earlier is not None:
+        return earlier, True
+    chunks = plan_chunks(source, exchange, symbols, start_ns, end_ns)
+    job_id = book.create_job(wanted, [(c.exchange, c.symbol, c.start_ns, c.end_ns) for c in chunks])
+    job = book.job(job_id)
+    assert job is not None
+    return job, False
+
+
+class JobRunner:
+    """Runs one job's unfinished chunks from its source into the store."""
+
+    def __init__(
+        self,
+        store: TickStore,
+        source: HistorySource,
+        *,
+        progress: JobProgress | None = None,
+        schema: str = "trades",
+        dataset: str = "",
+    ) -> None:
+        self._store = store
+        self._book = store.history
+        self._source = source
+        self._progress = progress or NoProgress()
+        self._schema = schema
+        self._dataset = dataset
+
+    async def run(self, job: BackfillJob) -> JobOutcome:
+        """Fetch and store every chunk not done. On an error the chunk and the job record it
+        and it is raised; on cancellation (Ctrl-C) the job is marked interrupted. Either way
+        what was stored stays stored."""
+        assert job.id is not None
+        job_id = job.id
+        chunks = await asyncio.to_thread(self._book.chunks, job_id)
+        skipped = sum(1 for c in chunks if c.state == "done")
+        finished: list[ChunkOutcome] = []
+        await asyncio.to_thread(self._book.set_job_state, job_id, "running")
+        try:
+            for chunk in chunks:
+                if chunk.state == "done":
+                    continue
+                finished.append(await self._run_chunk(chunk))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._book.set_job_state(job_id, "interrupted", "interrupted by the user")
+            raise
+        except Exception as error:
+            message = _describe(error)
+            await asyncio.to_thread(self._book.set_job_state, job_id, "failed", message)
+            raise
+        await asyncio.to_thread(self._book.set_job_state, job_id, "done")
+        final = await asyncio.to_thread(self._book.job, job_id)
+        assert final is not None
+        return JobOutcome(final, tuple(finished), skipped)
+
+    async def _run_chunk(self, chunk: JobChunk) -> ChunkOutcome:
+        spec = Chunk(chunk.exchange, chunk.symbol, chunk.start_ns, chunk.end_ns)
+        await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
+        self._progress.chunk_started(chunk)
+        ledger_id = await self._open_ledger(chunk, spec)
+        report = ChunkReport()
+        total = InsertResult(0, 0, 0)
+        try:
+            async for batch in self._source.fetch(spec, report):
+                result = await asyncio.to_thread(self._insert, batch)
+                total = total + result
+                self._progress.rows_stored(result.inserted + result.duplicates)
+        except BaseException as error:
+            await asyncio.to_thread(
+                self._book.chunk_failed, chunk.job_id, chunk.seq, _describe(error)
+            )
+            if ledger_id is not None:
+                self._book.settle_cost(ledger_id, "failed", None, _describe(error))
+            raise
+        done = msgspec.structs.replace(
+            chunk,
+            state="done",
+            rows_stored=total.inserted,
+            rows_duplicate=total.duplicates,
+            rows_rejected=len(total.rejected) + report.rejected_count,
+            cost_usd=report.cost_usd,
+            detail=report.detail,
+        )
+        provenance = None
+        if total.inserted or total.duplicates:
+            provenance = ProvenanceRange(
+                exchange=chunk.exchange,
+                symbol=chunk.symbol,
+                start_ns=chunk.start_ns,
+                end_ns=chunk.end_ns,
+                kind=(report.served_kind or self._source.kind).value,
+                source=report.served_by or self._source.name,
+                detail=report.detail,
+                rows=total.inserted,
+                job_id=chunk.job_id,
+            )
+        await asyncio.to_thread(self._book.chunk_done, done, provenance)
+        if ledger_id is not None:
+            await asyncio.to_thread(
+                self._book.settle_cost, ledger_id, "fetched", report.cost_usd, report.detail
+            )
+        self._progress.chunk_finished(done, report)
+        examples = tuple(
+            f"row {e.position}: {e.message}" for e in (*report.rejected, *total.rejected)
+        )[:5]
+        return ChunkOutcome(done, report.records_seen, examples)
+
+    async def _open_ledger(self, chunk: JobChunk, spec: Chunk) -> int | None:
+        if not self._source.paid:
+            return None
+        estimate = await self._source.estimate(spec)
+        entry = CostEntry(
+            source=self._source.name,
+            exchange=chunk.exchange,
+            symbol=chunk.symbol,
+            start_ns=chunk.start_ns,
+            end_ns=chunk.end_ns,
+            estimated_usd=estimate.cost_usd,
+            outcome="estimate",
+            dataset=self._dataset,
+            schema=self._schema,
+            records=estimate.records,
+            bytes=estimate.bytes,
+            job_id=chunk.job_id,
+        )
+        return await asyncio.to_thread(self._book.record_cost, entry)
+
+    def _insert(self, batch: Batch) -> InsertResult:
+        if isinstance(batch, TradeColumns):
+            return self._store.insert_trades(batch)
+        assert isinstance(batch, QuoteColumns)
+        return self._store.insert_quotes(batch)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TicklaneError):
+        return str(error)
+    if isinstance(error, asyncio.CancelledError | KeyboardInterrupt):
+        return "interrupted by the user"
+    return f"{type(error).__name__}: {error}"

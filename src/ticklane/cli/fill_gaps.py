@@ -30,7 +30,7 @@ from ticklane.datamanager.history.chain import Approve
 from ticklane.datamanager.history.gaps import FoundGap, find_gaps
 from ticklane.datamanager.history.jobs import create_job
 from ticklane.datamanager.history.source import Chunk, Estimate, HistorySource
-from ticklane.storage.base import TickStore
+from ticklane.storage.base import Gap, TickStore
 from ticklane.storage.history import CostEntry
 
 
@@ -81,9 +81,11 @@ def fill_gaps(
         if not gaps:
             out.print(f"no gaps found in {', '.join(names) or 'the store'} on {exchange}")
             return
-        _show_gaps(gaps, output if dry_run else OutputFormat.TABLE)
         if dry_run:
+            _show_gaps(gaps, output)
             return
+        if output is OutputFormat.TABLE:
+            _show_gaps(gaps, output)
         results = asyncio.run(_fill_all(settings, store, gaps, yes_spend))
     _report(results, output)
     if any(r.outcome == "failed" for r in results):
@@ -124,6 +126,9 @@ async def _fill(store: TickStore, source: HistorySource, gap: FoundGap) -> GapRe
     rows = outcome.job.rows_stored
     for gap_id in gap.gap_ids:
         store.mark_gap_filled(gap_id)
+    # The whole stretch was fetched: what is still silent in it is a quiet market.
+    checked = Gap(gap.exchange, gap.symbol, gap.from_ns, gap.to_ns, f"checked: {source.name}")
+    store.mark_gap_filled(store.record_gap(checked))
     kind = "filled" if rows or outcome.job.rows_duplicate else "quiet"
     note = "" if kind == "filled" else "the source has no trades there either: a quiet market"
     return GapResult(gap, kind, rows, outcome.job.id, note)

@@ -11,6 +11,7 @@
     ├── TransientError            retry the same call later
     │   └── RateLimitedError      retry, but back off first
     ├── PermanentError            never retry: the request itself is wrong
+    ├── NoDataError               this source has none of what was asked; another may
     └── NotAvailableError         the feature does not exist on this backend or in this build
 
 A foreign library's exceptions are translated into these in one place per transport.
@@ -58,6 +59,12 @@ class RateLimitedError(TransientError):
 
 class PermanentError(TicklaneError):
     """The request can never succeed as made."""
+
+
+class NoDataError(TicklaneError):
+    """A history source has no data for what was asked (a file not published yet or not in
+    the archive, a range before its history begins); another source may have it. Combined
+    with ``TransientError`` or ``PermanentError`` to say whether this source ever will."""
 
 
 class NotAvailableError(TicklaneError):

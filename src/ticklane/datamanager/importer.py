@@ -31,7 +31,10 @@ Columns
     The headerless trades CSV of Binance's public archive (``BTCUSDT-trades-2024-01-01.zip``)
     is recognised by its 7 columns and integer first cell:
     ``trade_id,price,qty,quote_qty,time,is_buyer_maker,is_best_match``; the same layout with
-    its header row is read through the aliases above. It has no symbol column.
+    its header row is read through the aliases above. It has no symbol column. The archive's
+    8-column aggTrades CSV (``agg_trade_id,price,quantity,first_trade_id,last_trade_id,
+    timestamp,is_buyer_maker,is_best_match``) is recognised too; its trade ids are the
+    aggregate ids, as on the ``@aggTrade`` stream.
 
     Kraken's headerless bulk trades CSV (``BCHEUR.csv``) is recognised by its 3 columns, an
     epoch-seconds first cell and decimal second and third cells: ``time,price,volume``, the

@@ -70,6 +70,24 @@ _BINANCE_FIELDS: Final = {
     "timestamp": 4,
     "is_buyer_maker": 5,
 }
+# The headerless aggTrades CSV of the same archive: one row per taker order and price.
+BINANCE_AGG_TRADES_COLUMNS: Final = (
+    "agg_trade_id",
+    "price",
+    "quantity",
+    "first_trade_id",
+    "last_trade_id",
+    "timestamp",
+    "is_buyer_maker",
+    "is_best_match",
+)
+_BINANCE_AGG_FIELDS: Final = {
+    "trade_id": 0,
+    "price": 1,
+    "quantity": 2,
+    "timestamp": 5,
+    "is_buyer_maker": 6,
+}
 # The headerless bulk trades CSV Kraken publishes: unix seconds (integer or with a fraction),
 # price, volume. No side, no trade id: the side is left unknown and ids are derived (see
 # ``importer_convert.TradeIdDeriver``).
@@ -128,7 +146,8 @@ class FileLayout(msgspec.Struct, frozen=True):
     path: Path
     format: str  # "csv" or "parquet"
     compression: str  # "none", "gzip" or "zip"
-    # "header", "binance-trades" (the headerless Binance archive) or "kraken-trades" (the
+    # "header", "binance-trades" / "binance-aggtrades" (the headerless Binance archive
+    # files) or "kraken-trades" (the
     # headerless Kraken bulk trades: no side, trade ids derived)
     layout: str
     columns_found: tuple[str, ...]
@@ -162,6 +181,8 @@ class FileLayout(msgspec.Struct, frozen=True):
             )
             if self.trade_ids_derived:
                 kind += f", no header: {KRAKEN_DESCRIPTION}"
+            elif self.layout == "binance-aggtrades":
+                kind += ", no header: Binance aggTrades archive layout"
             elif not self.has_header:
                 kind += ", no header: Binance trades archive layout"
         lines = [f"{self.path.name}: {kind}, {self.file_size:,} bytes"]
@@ -244,6 +265,9 @@ def _inspect_csv(path: Path, symbol: str | None) -> FileLayout:
     elif len(first) == len(BINANCE_TRADES_COLUMNS) and _INTEGER_TEXT.match(first[0]):
         found, layout, data_rows = BINANCE_TRADES_COLUMNS, "binance-trades", rows
         columns = dict(_BINANCE_FIELDS)
+    elif len(first) == len(BINANCE_AGG_TRADES_COLUMNS) and _INTEGER_TEXT.match(first[0]):
+        found, layout, data_rows = BINANCE_AGG_TRADES_COLUMNS, "binance-aggtrades", rows
+        columns = dict(_BINANCE_AGG_FIELDS)
     elif _is_kraken_row(first):
         found, layout, data_rows = KRAKEN_TRADES_COLUMNS, "kraken-trades", rows
         columns = dict(_KRAKEN_FIELDS)
@@ -457,7 +481,8 @@ def _layout_error(path: Path, found: tuple[str, ...], problem: str) -> BadDataEr
     return BadDataError(
         f"{path}: {problem}. Columns found: {', '.join(found) or 'none'}. "
         f"Expected a header with {EXPECTED_COLUMNS}, "
-        f"or the headerless Binance trades layout ({','.join(BINANCE_TRADES_COLUMNS)}), "
+        f"or the headerless Binance trades layout ({','.join(BINANCE_TRADES_COLUMNS)}) "
+        f"or aggTrades layout ({','.join(BINANCE_AGG_TRADES_COLUMNS)}), "
         f"or the headerless Kraken trades layout ({','.join(KRAKEN_TRADES_COLUMNS)}: "
         "epoch seconds and two decimals)",
         field="columns",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
 
-from ticklane.core.errors import PermanentError
+from ticklane.core.errors import NoDataError, PermanentError
 from ticklane.datamanager.history.source import (
     Batch,
     Chunk,
@@ -81,7 +81,7 @@ class SourceChain:
                 async for batch in source.fetch(chunk, report):
                     yielded = True
                     yield batch
-            except SourceHasNoDataError as error:
+            except NoDataError as error:
                 if yielded:
                     raise
                 tried.append(f"{source.name}: {error}")

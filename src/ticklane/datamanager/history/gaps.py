@@ -3,7 +3,8 @@ trades, plus the gaps the live feed recorded when it could not fetch what it mis
 
 A silence is a *candidate*: a quiet market leaves one too. Filling fetches its range from a
 source; when the source has no trades there either, the market was quiet and the result says
-so, which is why the threshold is configurable per symbol.
+so, which is why the threshold is configurable per symbol. Every stretch fetched is recorded
+as a filled gap ("checked"), so silences left inside it are not fetched again.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def find_gaps(
 ) -> list[FoundGap]:
     """Silences and recorded gaps of ``symbols`` (overlaps merged), in time order."""
     found: list[FoundGap] = []
-    recorded = [g for g in store.list_gaps(exchange) if g.symbol in symbols]
+    every = [g for g in store.list_gaps(exchange, include_filled=True) if g.symbol in symbols]
+    recorded = [g for g in every if not g.filled]
+    checked = [g for g in every if g.filled]
     for symbol in symbols:
         span = store.history.stored_span(exchange, symbol)
         if span is not None:
@@ -57,9 +60,17 @@ def find_gaps(
             hi = span[1] + 1 if end_ns is None else end_ns
             threshold = threshold_ns(symbol, default_secs, by_symbol)
             for previous, following in store.history.silences(exchange, symbol, lo, hi, threshold):
-                found.append(FoundGap(exchange, symbol, previous, following, "silence"))
+                if not _checked(checked, symbol, previous, following):
+                    found.append(FoundGap(exchange, symbol, previous, following, "silence"))
         found.extend(_recorded(gap, start_ns, end_ns) for gap in recorded if gap.symbol == symbol)
     return _merged(sorted(found, key=lambda g: (g.symbol, g.from_ns)))
+
+
+def _checked(checked: list[Gap], symbol: str, previous: int, following: int) -> bool:
+    """True when a fill already fetched this stretch (what is still silent there is quiet)."""
+    return any(
+        g.symbol == symbol and g.from_ns <= previous and following <= g.to_ns for g in checked
+    )
 
 
 def _recorded(gap: Gap, start_ns: int | None, end_ns: int | None) -> FoundGap:

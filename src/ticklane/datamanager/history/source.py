@@ -21,7 +21,7 @@ from typing import Protocol
 import msgspec
 
 from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
-from ticklane.core.errors import PermanentError
+from ticklane.core.errors import NoDataError, PermanentError
 
 
 class ProvenanceKind(StrEnum):
@@ -34,7 +34,7 @@ class ProvenanceKind(StrEnum):
     IMPORT = "import"  # data-manager import of a user's file
 
 
-class SourceHasNoDataError(PermanentError):
+class SourceHasNoDataError(PermanentError, NoDataError):
     """This source does not have the chunk (an archive file not published, a range before
     the source's history begins); another source may have it."""
 

@@ -1,4 +1,4 @@
-"""Fixtures running the command-line apps on each backend."""
+"""Fixtures running the command-line apps on each backend (cli, history, ... tests)."""
 
 from __future__ import annotations
 

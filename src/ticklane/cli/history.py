@@ -431,7 +431,7 @@ def fetch(
     schema: SchemaOption = "trades",
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Databento dataset; default: from [[databento.symbols]]."),
+        typer.Option("--dataset", help="Databento dataset; default: the one configured for the symbol in databento.symbols."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print records, size and cost; fetch nothing.")

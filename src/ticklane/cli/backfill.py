@@ -41,6 +41,7 @@ from ticklane.cli.history import (
     show_estimates,
 )
 from ticklane.core.time import parse_datetime
+from ticklane.datamanager.history.budget import usd
 from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
 from ticklane.storage.history import CostEntry
 
@@ -84,7 +85,7 @@ def estimate(
             ledger_estimates(store, chosen, request, chunks, estimates, "estimate", "estimate")
             total = sum((e.cost_usd for e in estimates), Decimal(0))
             rows = estimate_rows(chosen.name, chunks, estimates)
-            show_estimates(rows, output, f"backfill estimate, total ${total:.4f}")
+            show_estimates(rows, output, f"backfill estimate, total {usd(total)}")
 
         asyncio.run(flow())
 
@@ -189,7 +190,7 @@ def status(
                     j.state + (f" ({j.error})" if j.error else ""),
                     f"{j.chunks_done}/{j.chunks_total}",
                     f"{j.rows_stored:,}",
-                    f"${j.cost_usd:.4f}",
+                    f"{usd(j.cost_usd)}",
                 )
                 for j in jobs
             ],
@@ -239,14 +240,14 @@ def cost_report(
             [
                 (
                     line.key,
-                    f"${line.fetched_usd:.4f}",
+                    f"{usd(line.fetched_usd)}",
                     line.requests,
                     line.refused,
                 )
                 for line in lines
             ],
         )
-    out.print(f"total spent: ${total:.4f}")
+    out.print(f"total spent: {usd(total)}")
     refused = sum(line.refused for line in report["by_month"])
     if refused:
         err.print(f"{refused} request(s) were refused by the budget")

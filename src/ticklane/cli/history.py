@@ -36,7 +36,7 @@ from ticklane.cli.common import (
 from ticklane.config import Settings
 from ticklane.core.errors import BadDataError
 from ticklane.core.time import MIN_TS_NS, format_ns, parse_datetime
-from ticklane.datamanager.history.budget import BudgetDecision, check_budget, month_start_ns
+from ticklane.datamanager.history.budget import BudgetDecision, check_budget, month_start_ns, usd
 from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
 from ticklane.datamanager.history.jobs import JobOutcome, JobRunner, create_job, plan_chunks
 from ticklane.datamanager.history.source import Chunk, ChunkReport, Estimate, HistorySource
@@ -214,7 +214,7 @@ def show_estimates(rows: Sequence[EstimateRow], output: OutputFormat, title: str
                 r.chunks,
                 "unknown" if r.records is None else f"{r.records:,}",
                 "unknown" if r.bytes is None else human_bytes(r.bytes),
-                f"${r.cost_usd:.4f}",
+                f"{usd(r.cost_usd)}",
             )
             for r in rows
         ],
@@ -306,7 +306,7 @@ def report_outcome(outcome: JobOutcome, output: OutputFormat) -> None:
     out.print(
         f"job {job.id} {job.state}: {job.chunks_done}/{job.chunks_total} chunks, "
         f"{job.rows_stored:,} rows stored, {job.rows_duplicate:,} already stored, "
-        f"{job.rows_rejected:,} rejected, cost ${job.cost_usd:.4f}"
+        f"{job.rows_rejected:,} rejected, cost {usd(job.cost_usd)}"
     )
     for chunk in outcome.empty_chunks:
         err.print(
@@ -389,7 +389,7 @@ async def _fetch_flow(
             if dry_run:
                 ledger_estimates(store, source, request, chunks, estimates, "estimate", "dry run")
                 show_estimates(
-                    rows, output, f"would fetch (dry run: nothing fetched), total ${total:.4f}"
+                    rows, output, f"would fetch (dry run: nothing fetched), total {usd(total)}"
                 )
                 return None
             decision = budget_for(settings, store, total, yes_spend)
@@ -431,7 +431,10 @@ def fetch(
     schema: SchemaOption = "trades",
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Databento dataset; default: the one configured for the symbol in databento.symbols."),
+        typer.Option(
+            "--dataset",
+            help="Databento dataset; default: the symbol's in databento.symbols.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print records, size and cost; fetch nothing.")

@@ -27,9 +27,9 @@ class BudgetDecision(msgspec.Struct, frozen=True):
 
     def describe(self) -> str:
         return (
-            f"estimated ${self.estimate_usd:.2f}; per-request budget "
-            f"${self.per_request_usd:.2f}; this month ${self.spent_this_month_usd:.2f} spent "
-            f"of ${self.monthly_usd:.2f}"
+            f"estimated {usd(self.estimate_usd)}; per-request budget "
+            f"{usd(self.per_request_usd)}; this month {usd(self.spent_this_month_usd)} spent "
+            f"of {usd(self.monthly_usd)}"
         )
 
 
@@ -45,13 +45,13 @@ def check_budget(
     reasons = []
     if estimate_usd > per_request_usd:
         reasons.append(
-            f"the estimate ${estimate_usd:.2f} exceeds the per-request budget "
-            f"${per_request_usd:.2f} ([databento] max_cost_per_request_usd)"
+            f"the estimate {usd(estimate_usd)} exceeds the per-request budget "
+            f"{usd(per_request_usd)} (databento.max_cost_per_request_usd)"
         )
     if spent_this_month_usd + estimate_usd > monthly_usd:
         reasons.append(
-            f"this month's ${spent_this_month_usd:.2f} plus the estimate would exceed the "
-            f"monthly budget ${monthly_usd:.2f} ([databento] monthly_budget_usd)"
+            f"this month's {usd(spent_this_month_usd)} plus the estimate would exceed the "
+            f"monthly budget {usd(monthly_usd)} (databento.monthly_budget_usd)"
         )
     return BudgetDecision(
         estimate_usd,
@@ -61,6 +61,14 @@ def check_budget(
         allowed=yes_spend or not reasons,
         reason="; ".join(reasons),
     )
+
+
+def usd(amount: Decimal) -> str:
+    """``$12.50``; an amount under a cent keeps its digits (``$0.000002``) so it never reads
+    as free."""
+    if 0 < abs(amount) < Decimal("0.01"):
+        return f"${amount:.6f}"
+    return f"${amount:,.2f}"
 
 
 def month_start_ns(now_ns: int) -> int:

@@ -1,0 +1,165 @@
+"""``data-manager fetch`` from Databento as a process, on each backend, against a local HTTPS
+Databento serving the shared DBN files: dry run, the budget guard, the cost ledger and its
+report, provenance, and bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import databento
+import pytest
+
+from cli_process import REPO, Cli
+from databento_server import Answer, DatabentoServer, Running, serve
+
+DATA = "databento/python-tests/tests/data/GLBX.MDP3/test_data.trades.dbn.zst"
+RANGE = ("--start", "2020-12-28", "--end", "2020-12-29")
+ES = ("--exchange", "cme", "--symbols", "ESH1")
+
+
+@pytest.fixture
+def databento_api(shared_data: Path, tmp_path: Path) -> Iterator[Running]:
+    with serve(DatabentoServer.of_shared_data(shared_data), tmp_path) as running:
+        yield running
+
+
+def write_config(tmp_path: Path, running: Running, per_request: str = "10") -> Path:
+    """config/test.toml with Databento at the local server and ESH1 configured."""
+    text = (REPO / "config" / "test.toml").read_text()
+    text = text.replace('"https://hist.databento.com"', f'"{running.gateway}"')
+    text = text.replace(
+        'max_cost_per_request_usd = "10"', f'max_cost_per_request_usd = "{per_request}"'
+    )
+    text += '\n[[databento.symbols]]\nexchange = "cme"\nsymbol = "ESH1"\ndataset = "GLBX.MDP3"\n'
+    path = tmp_path / f"databento-{per_request}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def api_cli(cli: Cli, databento_api: Running) -> Cli:
+    cli.env.update(databento_api.env())
+    return cli
+
+
+def recorded_trades(shared_data: Path) -> list[tuple[int, int]]:
+    """(ts_event, price) of the file's trades, read by the official client."""
+    store = databento.DBNStore.from_bytes((shared_data / DATA).read_bytes())
+    return [(int(r.ts_event), int(r.price)) for r in store]
+
+
+def gets(running: Running, endpoint: str) -> int:
+    return sum(1 for _, name, _ in running.server.requests if name == endpoint)
+
+
+def test_dry_run_prints_records_size_and_cost_and_fetches_nothing(
+    api_cli: Cli, databento_api: Running, tmp_path: Path, shared_data: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    result = api_cli.json("-c", str(config), "fetch", *ES, *RANGE, "--dry-run")
+    [row] = result["estimates"]
+    assert row["records"] == len(recorded_trades(shared_data))
+    assert Decimal(row["cost_usd"]) == databento_api.server.expected_cost(row["bytes"]) > 0
+    assert gets(databento_api, "timeseries.get_range") == 0
+    stats = api_cli.json("-c", str(config), "db", "stats")
+    assert stats["series"] == []
+    report = api_cli.json("-c", str(config), "backfill", "cost-report")
+    assert report["total_usd"] == "0"
+    assert [line["estimates"] for line in report["by_symbol"]] == [1]
+
+
+def test_a_fetch_over_the_budget_is_refused_with_the_figures(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, databento_api, per_request="0.000001")
+    result = api_cli.run("-c", str(config), "fetch", *ES, *RANGE)
+    assert result.returncode == 4
+    assert "refused by the budget" in result.stderr
+    assert "exceeds the per-request budget $0.000001" in result.stderr
+    assert "--yes-spend" in result.stderr
+    assert gets(databento_api, "timeseries.get_range") == 0
+    report = api_cli.json("-c", str(config), "backfill", "cost-report")
+    assert [line["refused"] for line in report["by_month"]] == [1]
+    assert api_cli.json("-c", str(config), "backfill", "status")["jobs"] == []
+
+
+def test_yes_spend_fetches_stores_the_trades_and_the_ledger_sums_the_cost(
+    api_cli: Cli, databento_api: Running, tmp_path: Path, shared_data: Path
+) -> None:
+    config = write_config(tmp_path, databento_api, per_request="0.000001")
+    result = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--yes-spend")
+    assert result.returncode == 0, result.stderr
+    expected = recorded_trades(shared_data)
+    assert f"{len(expected)} rows stored" in result.stdout
+    assert gets(databento_api, "timeseries.get_range") == 1
+
+    stats = api_cli.json("-c", str(config), "db", "stats")
+    [series] = stats["series"]
+    assert (series["exchange"], series["symbol"], series["rows"]) == ("cme", "ESH1", len(expected))
+    assert series["first_ts"] == min(ts for ts, _ in expected)
+    [provenance] = stats["provenance"]
+    assert (provenance["kind"], provenance["rows"]) == ("databento", len(expected))
+
+    report = api_cli.json("-c", str(config), "backfill", "cost-report")
+    [estimate] = [
+        e for _, name, e in databento_api.server.requests if name == "metadata.get_billable_size"
+    ][:1]
+    assert estimate["dataset"] == "GLBX.MDP3" and estimate["symbols"] == "ESH1"
+    total = Decimal(report["total_usd"])
+    assert total > 0
+    assert [Decimal(line["fetched_usd"]) for line in report["by_symbol"]] == [total]
+    assert [line["key"] for line in report["by_symbol"]] == ["cme:ESH1"]
+    assert [Decimal(line["fetched_usd"]) for line in report["by_day"]] == [total]
+
+    # The same fetch again finds the job done: a new job, every row already stored.
+    again = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--yes-spend")
+    assert again.returncode == 0 and f"{len(expected)} already stored" in again.stdout
+
+
+def test_a_server_error_fails_the_job_and_the_ledger_records_it(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    databento_api.server.faults["timeseries.get_range"] = [
+        Answer(500, b'{"detail": "internal error"}') for _ in range(10)
+    ]
+    result = api_cli.run("-c", str(config), "fetch", *ES, *RANGE)
+    assert result.returncode == 1
+    assert "internal error" in result.stderr
+    job = api_cli.json("-c", str(config), "backfill", "status")["jobs"][0]
+    assert job["state"] == "failed" and "internal error" in job["error"]
+    ledger = api_cli.json("-c", str(config), "backfill", "cost-report")
+    assert [line["failed"] for line in ledger["by_symbol"]] == [1]
+
+
+def test_a_symbol_databento_does_not_carry_lists_what_is_configured(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    result = api_cli.run("-c", str(config), "fetch", "--symbols", "BTCUSDT", *RANGE)
+    assert result.returncode == 1
+    assert "BTCUSDT" in result.stderr and "cme:ESH1" in result.stderr
+
+
+def test_without_an_api_key_the_message_names_the_variable(
+    cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    cli.env.pop("DATABENTO_API_KEY", None)
+    cli.env["REQUESTS_CA_BUNDLE"] = str(databento_api.ca_bundle)
+    result = cli.run("-c", str(config), "fetch", *ES, *RANGE, "--dry-run")
+    assert result.returncode == 2 and "DATABENTO_API_KEY" in result.stderr
+
+
+def test_an_unknown_schema_or_dataset_is_named(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    schema = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--schema", "trades-2")
+    assert schema.returncode != 0 and "trades-2" in schema.stderr
+    dataset = api_cli.run(
+        "-c", str(config), "fetch", *ES, *RANGE, "--dataset", "XXXX.NOPE", "--dry-run"
+    )
+    assert dataset.returncode == 1 and "XXXX.NOPE" in dataset.stderr

@@ -34,10 +34,10 @@ from ticklane.cli.common import (
     state,
 )
 from ticklane.config import Settings
-from ticklane.core.errors import BadDataError
+from ticklane.core.errors import BadDataError, PermanentError
 from ticklane.core.time import MIN_TS_NS, format_ns, parse_datetime
 from ticklane.datamanager.history.budget import BudgetDecision, check_budget, month_start_ns, usd
-from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
+from ticklane.datamanager.history.catalog import DATABENTO, SOURCE_NAMES, build_source
 from ticklane.datamanager.history.jobs import JobOutcome, JobRunner, create_job, plan_chunks
 from ticklane.datamanager.history.source import Chunk, ChunkReport, Estimate, HistorySource
 from ticklane.storage.base import TickStore
@@ -444,14 +444,25 @@ def fetch(
 ) -> None:
     """Fetch historical ticks into the store (Databento by default; free sources too)."""
     request = parse_request(exchange, symbols, start, end, schema)
-    fetch_command(
-        ctx,
-        request,
-        provider,
-        kind="fetch",
-        dataset=dataset,
-        dry_run=dry_run,
-        yes_spend=yes_spend,
-        job_id=None,
-        output=output,
-    )
+    try:
+        fetch_command(
+            ctx,
+            request,
+            provider,
+            kind="fetch",
+            dataset=dataset,
+            dry_run=dry_run,
+            yes_spend=yes_spend,
+            job_id=None,
+            output=output,
+        )
+    except PermanentError as error:
+        free = build_source("auto", state(ctx).settings)
+        served = free.unsupported(request.exchange, request.symbols[0]) is None
+        asyncio.run(free.aclose())
+        if provider != DATABENTO or not served:
+            raise
+        raise PermanentError(
+            f"{error}. Databento carries no spot crypto; the free sources have "
+            f"{request.exchange}: use --provider auto (or binance-archive, binance-rest, ...)"
+        ) from error

@@ -399,8 +399,8 @@ async def _fetch_flow(
                 )
                 show_estimates(rows, output, "refused by the budget")
                 fail(
-                    f"refused by the budget: {decision.reason} ({decision.describe()}); "
-                    "re-run with --yes-spend to spend it anyway",
+                    f"refused by the budget: {decision.reason}. {decision.describe()}. "
+                    "Re-run with --yes-spend to spend it anyway.",
                     4,
                 )
             err.print(f"budget: {decision.describe()}")

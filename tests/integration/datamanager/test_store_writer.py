@@ -61,6 +61,14 @@ def test_every_trade_and_quote_is_stored_once_per_instrument(store: TickStore) -
     assert (stats.written, stats.duplicates, stats.dropped, stats.pending) == (1_100, 100, 0, 0)
     sells = [t for t in store.get_ticks(BTC, 0, 2**62, limit=10) if t.side is Side.SELL]
     assert sells and all(t.is_buyer_maker for t in sells)
+    # One live provenance range per instrument, covering what was stored, rows counted once.
+    ranges = {r.symbol: r for r in store.history.provenance("binance")}
+    assert {r.kind for r in ranges.values()} == {"live"} and len(ranges) == 2
+    assert (ranges["BTCUSDT"].start_ns, ranges["BTCUSDT"].end_ns) == (
+        T0 + 1_000,
+        T0 + 1_000 * 1_000 + 1,
+    )
+    assert ranges["BTCUSDT"].rows == len(btc) and ranges["ETHUSDT"].rows == len(eth)
 
 
 def test_a_partial_batch_is_written_once_the_interval_passes(store: TickStore) -> None:

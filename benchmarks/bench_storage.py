@@ -13,7 +13,9 @@ The data: ``--ticks`` trades of binance BTCUSDT in one UTC day plus one hour on 
 ingest crosses three daily partitions), and three other instruments whose keys sort before and
 after it, so no look-up is of the only symbol stored. Timestamps increase in microseconds with
 runs of equal timestamps; prices walk around 40,000 with 2 decimals; quantities have 5 to 8
-decimals; buys and sells are mixed.
+decimals; buys and sells are mixed. Last, the bulk figures store two more days of BTCUSDT in
+sorted batches of 200,000, as history jobs do: one day into nothing stored, one with the first
+half of every batch stored already (a resumed job).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ RESULTS_FILE: Final = BENCH_DIR / "RESULTS.md"
 DEFAULT_PG_URL: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 BATCH_ROWS: Final = 10_000
+BULK_ROWS: Final = 200_000  # a history job's batch: one instrument, sorted, nothing stored yet
 DAY_START_NS: Final = 1_717_372_800 * 10**9  # 2024-06-03T00:00:00Z
 MAIN: Final = InstrumentId("binance", "BTCUSDT")
 # (instrument, start price in cents, largest price step in cents); keys sort around MAIN's.
@@ -128,6 +131,7 @@ class Dataset:
     day_ticks: int
     batches: list[TradeColumns]  # every stored trade in batches of BATCH_ROWS, by first ts
     live: Array  # MAIN trades after the stored ones, for the small-write figures
+    bulk: Array  # MAIN trades of two later days, for the bulk figures (new, then half stored)
 
     @property
     def total(self) -> int:
@@ -207,7 +211,22 @@ def make_dataset(plan: Plan, live_count: int, seed: int = 20240603) -> Dataset:
         start_cents=int(main["price"][-1]) // CENT,
         max_step=5,
     )
-    return Dataset(main, plan.day_ticks, batches, live)
+    bulk_start = DAY_START_NS + 3 * NANOS_PER_DAY
+    bulk = _trades(
+        rng,
+        [
+            (
+                plan.day_ticks,
+                bulk_start + day * NANOS_PER_DAY,
+                bulk_start + (day + 1) * NANOS_PER_DAY,
+            )
+            for day in range(2)
+        ],
+        first_id=int(live["trade_id"][-1]) + 1,
+        start_cents=int(live["price"][-1]) // CENT,
+        max_step=5,
+    )
+    return Dataset(main, plan.day_ticks, batches, live, bulk)
 
 
 def to_ticks(instrument: InstrumentId, data: Array) -> list[TradeTick]:
@@ -423,6 +442,41 @@ class Bench:
             f"({spread(rates, 1, '/s')})",
         )
 
+    def ingest_bulk(self) -> None:
+        """History-job batches of BULK_ROWS: first into a day with nothing stored, then into
+        a day where the first half of every batch is stored already (a resumed job)."""
+        day = self.plan.day_ticks
+        new_data, resumed_data = self.data.bulk[:day], self.data.bulk[day:]
+        self._bulk_figure("new ticks", new_data, stored_share=0.0)
+        half = BULK_ROWS // 2
+        for first in range(0, len(resumed_data), BULK_ROWS):
+            stored = resumed_data[first : first + half]
+            for start in range(0, len(stored), BATCH_ROWS):
+                self.store.insert_trades(TradeColumns(MAIN, stored[start : start + BATCH_ROWS]))
+        self._bulk_figure("first half of each batch stored", resumed_data, stored_share=0.5)
+
+    def _bulk_figure(self, what: str, data: Array, stored_share: float) -> None:
+        batches = [
+            TradeColumns(MAIN, data[start : start + BULK_ROWS])
+            for start in range(0, len(data), BULK_ROWS)
+        ]
+        seconds: list[float] = []
+        for batch in batches:
+            start = time.perf_counter()
+            result = self.store.insert_trades(batch)
+            seconds.append(time.perf_counter() - start)
+            already = min(len(batch), round(BULK_ROWS * stored_share))
+            if result.inserted != len(batch) - already or result.duplicates != already:
+                raise BenchmarkError(f"bulk batch: {result}, expected {already} duplicates")
+        self.add(
+            "bulk",
+            f"bulk ingest, {what} ({BULK_ROWS:,}/batch, insert_trades)",
+            len(data) / sum(seconds),
+            "ticks/s",
+            f"{len(data):,} ticks of one day in {len(batches)} sorted batch(es); median batch "
+            f"{median(seconds) * 1e3:,.0f} ms ({BULK_ROWS / median(seconds):,.0f} ticks/s)",
+        )
+
     # reads -----------------------------------------------------------------------------------
 
     def latest(self) -> None:
@@ -616,6 +670,8 @@ class Bench:
         self.phase("get_ticks", self.get_ticks)
         progress(f"{self.backend}: insert_tick and batches of 1,000")
         self.phase("small_writes", self.small_writes)
+        progress(f"{self.backend}: bulk ingest in batches of {BULK_ROWS:,}")
+        self.phase("ingest_bulk", self.ingest_bulk)
 
 
 # -- backends ---------------------------------------------------------------------------------
@@ -632,11 +688,16 @@ TARGETS: Final = {
     },
 }
 _RUST = "Rust system"
+_BULK_NEED = (
+    "issue #6 needs, end to end: archive import (unzip, parse, store) ≥ 300,000 ticks/s; "
+    "DBN trades to stored ≥ 500,000 records/s"
+)
 REFERENCES: Final = {
     "postgresql": {
         "ingest": "plain psycopg here: binary COPY 90-130k rows/s; COPY into staging then "
         "INSERT ON CONFLICT 56-65k rows/s",
         "latest_p50": "plain psycopg here: 125 µs p50",
+        "bulk": _BULK_NEED,
         "insert_tick": f"{_RUST}: ~390 µs",
         "batch_1000": f"{_RUST}: 116 ms (≈ 8,600 ticks/s)",
         "get_ticks": f"{_RUST}: ~450 µs (rows returned not stated)",
@@ -644,6 +705,7 @@ REFERENCES: Final = {
     "sqlite": {
         "ingest": "plain sqlite3 here: executemany in one transaction 110-140k rows/s",
         "latest_p50": "plain sqlite3 here: 7-12 µs",
+        "bulk": _BULK_NEED,
         "insert_tick": f"{_RUST}: ~390 µs",
         "batch_1000": f"{_RUST}: 116 ms (≈ 8,600 ticks/s)",
         "get_ticks": f"{_RUST}: ~450 µs (rows returned not stated)",
@@ -778,7 +840,9 @@ def section_body(context: RunContext, figures: list[Figure]) -> str:
             f"hour either side, and {plan.other_ticks:,} trades of each of 3 other instruments "
             "(keys sorting before and after it); microsecond timestamps with runs of equal "
             "ones, prices around 40,000 with 2 decimals, quantities with 5-8 decimals, both "
-            "sides. PostgreSQL creates its daily partitions while ingesting. Each figure is "
+            "sides. PostgreSQL creates its daily partitions while ingesting. The bulk figures "
+            f"store {2 * plan.day_ticks:,} more BTCUSDT trades of two later days in sorted "
+            f"batches of {BULK_ROWS:,}, as a history job does. Each figure is "
             f"the median of {context.repeat} run(s) per backend, each on a new store, and "
             "within a run most figures are themselves medians of repeated calls. The machine "
             f"is shared: 1-minute load average {before:.1f} before the run, {after:.1f} after. "

@@ -37,11 +37,27 @@ def wire_dtype(columns: Sequence[tuple[str, int]]) -> np.dtype[Any]:
     return np.dtype(fields)
 
 
-def encode(data: npt.NDArray[Any], columns: Sequence[tuple[str, int]]) -> bytes:
-    """A complete binary COPY payload for the named fields of a structured array."""
-    dtype = wire_dtype(columns)
+def encode(
+    data: npt.NDArray[Any], columns: Sequence[tuple[str, int]], texts: Sequence[str] = ()
+) -> bytes:
+    """A complete binary COPY payload for the named fields of a structured array.
+
+    ``texts`` are text values that lead every row, the same in each (an instrument's exchange
+    and symbol), so a batch can be copied straight into a table that has those columns first.
+    """
+    fields: list[tuple[str, str]] = [("_nfields", ">i2")]
+    encoded = [text.encode() for text in texts]
+    for index, text in enumerate(encoded):
+        fields.append((f"_len_text{index}", ">i4"))
+        if text:  # an empty text is its length (0) alone
+            fields.append((f"_text{index}", f"S{len(text)}"))
+    dtype = np.dtype(fields + wire_dtype(columns).descr[1:])
     rows = np.empty(len(data), dtype=dtype)
-    rows["_nfields"] = len(columns)
+    rows["_nfields"] = len(texts) + len(columns)
+    for index, text in enumerate(encoded):
+        rows[f"_len_text{index}"] = len(text)
+        if text:
+            rows[f"_text{index}"] = text
     for name, width in columns:
         rows[f"_len_{name}"] = width
         rows[name] = data[name]

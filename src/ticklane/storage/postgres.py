@@ -1,10 +1,13 @@
 """The PostgreSQL tick store: TimescaleDB hypertables when the extension is installed, native
 range partitions on ``ts_event`` otherwise (chosen once, at the first migration).
 
-Batches go in with binary COPY into a session-local staging table and one
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, in one transaction: a batch is stored whole or
-not at all, and storing it again adds nothing. Streaming reads page through the primary key with
-one binary array per column, decoded straight into numpy (``ticklane.storage.pgbinary``).
+Batches go in with binary COPY, in one transaction: a batch is stored whole or not at all, and
+storing it again adds nothing. The keys already stored in the batch's time span are read first;
+the other rows are copied straight into the table. A batch meeting a key stored meanwhile, or
+holding one twice, goes through a session-local staging table and one
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` instead.
+Streaming reads page through the primary key with one binary array per column, decoded straight
+into numpy (``ticklane.storage.pgbinary``).
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ _LOG_SELECT: Final = f"SELECT id, {', '.join(STRATEGY_LOG_COLUMNS)} FROM live_st
 _LOG_LOCK_TIMEOUT: Final = "5s"
 _MIGRATION_LOCK: Final = 0x7469636B6C616E65  # "ticklane": one migrator at a time
 _TICK_TABLES: Final = ("tick_data", "quotes")
+# A batch reads the keys stored in its time span, up to this many per row of the batch, to
+# tell its new rows from its duplicates; beyond that it takes the staging path.
+_STORED_KEYS_PER_ROW: Final = 4
 
 
 def _same(value: Decimal) -> Decimal:
@@ -116,6 +122,63 @@ def _in_key_order(data: Any) -> Any:
         return data
     log.warning("chunk of %d rows arrived out of key order; sorting it", len(data))
     return data[np.lexsort((ids, ts))]
+
+
+def _stored_mask(ts: Any, keys: Any, stored_ts: Any, stored_keys: Any) -> Any:
+    """Which rows ``(ts, keys)`` are among the stored ``(stored_ts, stored_keys)``: one
+    lexicographic sort of both (~13 ms for 300,000 keys), each run of equal keys marked when
+    a stored one, sorting first in its run, leads it."""
+    all_ts = np.concatenate([stored_ts, ts])
+    all_keys = np.concatenate([stored_keys, keys])
+    ours = np.zeros(len(all_ts), dtype=bool)
+    ours[len(stored_ts) :] = True
+    order = np.lexsort((ours, all_keys, all_ts))
+    sorted_ts, sorted_keys = all_ts[order], all_keys[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (sorted_ts[1:] != sorted_ts[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])
+    run = np.cumsum(starts) - 1
+    stored = np.empty(len(order), dtype=bool)
+    stored[order] = (~ours[order])[starts][run]
+    return stored[len(stored_ts) :]
+
+
+def _copy_rows(
+    conn: psycopg.Connection[Any],
+    table: str,
+    wire: Sequence[tuple[str, int]],
+    names: tuple[str, str],
+    data: Any,
+) -> None:
+    """Binary COPY of the rows straight into ``table``; raises on any key already there."""
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in wire)
+    statement = sql.SQL("COPY {} (exchange, symbol, {}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), columns
+    )
+    with conn.cursor().copy(statement) as copy:
+        copy.write(pgbinary.encode(data, wire, names))
+
+
+def _insert_staged(
+    conn: psycopg.Connection[Any],
+    table: str,
+    stage: str,
+    wire: Sequence[tuple[str, int]],
+    names: tuple[str, str],
+    data: Any,
+) -> int:
+    """Binary COPY into the session's staging table, then one ``INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING``; returns how many rows were new. The staging table empties itself
+    at commit (``ON COMMIT DELETE ROWS``)."""
+    with conn.cursor().copy(
+        sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(stage))
+    ) as copy:
+        copy.write(pgbinary.encode(data, wire))
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in wire)
+    insert = sql.SQL(
+        "INSERT INTO {target} (exchange, symbol, {columns}) SELECT %s, %s, {columns} "
+        "FROM {stage} ON CONFLICT DO NOTHING"
+    ).format(target=sql.Identifier(table), columns=columns, stage=sql.Identifier(stage))
+    return conn.execute(insert, names).rowcount
 
 
 class PostgresTickStore:
@@ -377,36 +440,41 @@ class PostgresTickStore:
         instrument: InstrumentId,
         data: Any,
     ) -> int:
+        """Store the rows of ``data`` duplicate-safe in one transaction; return how many were
+        new.
+
+        The keys this instrument has stored in the batch's time span are read first (none, for
+        history into an empty span); rows not among them are copied straight into the table,
+        1.6x the rate of the staging path, whose ``INSERT ... SELECT ... ON CONFLICT`` pays a
+        second pass and an index descent per row (~5 us per duplicate). A key in the batch
+        twice, or stored by a concurrent writer since the keys were read, makes that COPY fail
+        with a unique violation: its savepoint is rolled back and the whole batch takes the
+        staging path, as does a batch whose span holds too many stored rows to read.
+        """
         if len(data) == 0:
             return 0
         lo, hi = int(data["ts_event"].min()), int(data["ts_event"].max())
         # A batch within one partition goes straight to it (~8 % faster than routing).
         target = self._ensure_partitions(table, lo, hi) or table
-        columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in wire)
-        insert = sql.SQL(
-            "INSERT INTO {target} (exchange, symbol, {columns}) "
-            "SELECT %s, %s, {columns} FROM {stage}"
-        ).format(target=sql.Identifier(target), columns=columns, stage=sql.Identifier(stage))
         names = (instrument.exchange, instrument.symbol)
-        payload = pgbinary.encode(data, wire)
+        key = wire[1][0]  # with ts_event, the rest of the row's key (trade_id, sequence)
+        limit = _STORED_KEYS_PER_ROW * len(data)
         try:
             with self._pool.connection() as conn, conn.transaction():
-                with conn.cursor().copy(
-                    sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(stage))
-                ) as copy:
-                    copy.write(payload)
-                # ON CONFLICT costs 1.6-1.9x a plain INSERT here. When nothing of this
-                # instrument is stored in the batch's time span, try the plain INSERT; a
-                # duplicate inside the batch or from a concurrent writer raises a unique
-                # violation, and the savepoint rollback leaves the ON CONFLICT path below.
-                if not self._has_rows(conn, target, names, lo, hi):
+                stored = self._stored_keys(conn, target, key, names, lo, hi, limit)
+                if stored is None:
+                    return _insert_staged(conn, target, stage, wire, names, data)
+                if len(stored[0]):
+                    data_new = data[~_stored_mask(data["ts_event"], data[key], *stored)]
+                else:
+                    data_new = data
+                if len(data_new):
                     try:
                         with conn.transaction():
-                            return conn.execute(insert, names).rowcount
+                            _copy_rows(conn, target, wire, names, data_new)
                     except psycopg.errors.UniqueViolation:
-                        pass
-                on_conflict = insert + sql.SQL(" ON CONFLICT DO NOTHING")
-                return conn.execute(on_conflict, names).rowcount
+                        return _insert_staged(conn, target, stage, wire, names, data)
+                return len(data_new)
         except psycopg.Error as error:
             raise StorageError(
                 f"{self._url_shown}: batch of {len(data)} rows for {instrument} not stored "
@@ -414,15 +482,29 @@ class PostgresTickStore:
             ) from error
 
     @staticmethod
-    def _has_rows(
-        conn: psycopg.Connection[Any], table: str, names: tuple[str, str], lo: int, hi: int
-    ) -> bool:
+    def _stored_keys(
+        conn: psycopg.Connection[Any],
+        table: str,
+        key: str,
+        names: tuple[str, str],
+        lo: int,
+        hi: int,
+        limit: int,
+    ) -> tuple[Any, Any] | None:
+        """``ts_event`` and ``key`` of the instrument's rows stored in ``[lo, hi]`` as two
+        arrays (one range scan of the primary key), or None when there are over ``limit``."""
         query = sql.SQL(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE exchange = %s AND symbol = %s "
-            "AND ts_event >= %s AND ts_event <= %s)"
-        ).format(sql.Identifier(table))
-        row = conn.execute(query, (*names, lo, hi)).fetchone()
-        return bool(row and row[0])
+            "SELECT count(*), array_send(array_agg(ts_event)), array_send(array_agg({key})) "
+            "FROM (SELECT ts_event, {key} FROM {table} WHERE exchange = %s AND symbol = %s "
+            "AND ts_event >= %s AND ts_event <= %s LIMIT %s) stored"
+        ).format(key=sql.Identifier(key), table=sql.Identifier(table))
+        row = conn.execute(query, (*names, lo, hi, limit + 1), binary=True).fetchone()
+        count = int(row[0]) if row else 0
+        if count > limit:
+            return None
+        if row is None or count == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return pgbinary.decode_array(row[1], 8, count), pgbinary.decode_array(row[2], 8, count)
 
     # -- reads -----------------------------------------------------------------------------
 

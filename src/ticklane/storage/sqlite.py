@@ -7,6 +7,7 @@ WAL lets readers run while one writer writes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -19,6 +20,7 @@ from typing import Any, Final
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from ticklane.core.bars import Bar, Timeframe
 from ticklane.core.columnar import (
@@ -46,6 +48,8 @@ from ticklane.storage.base import (
 from ticklane.storage.history import HistoryBook
 from ticklane.storage.migrations import check_applied, load_migrations
 from ticklane.storage.rows import (
+    QUOTE_COLUMNS,
+    TRADE_COLUMNS,
     bars_from_rows,
     check_range,
     checked_instrument,
@@ -77,9 +81,34 @@ _LOG_INSERT: Final = (
 _LOG_SELECT: Final = f"SELECT id, {', '.join(STRATEGY_LOG_COLUMNS)} FROM live_strategy_log"
 
 
-def _literal(text: str) -> str:
-    """A SQL string literal; used only for names already checked against a strict pattern."""
-    return "'" + text.replace("'", "''") + "'"
+# Rows per INSERT statement of a batch. With one statement per row, most of a batch's time is
+# the bind-step-reset round trip of each row (~2.8 us of the ~3.7 us a row took; the B-tree
+# takes ~0.7), so statements of 500 rows and 3,000 parameters store 1.7-2.9x as many rows per
+# second here (batches of 10,000 to 200,000); 100 rows gain less, beyond 500 nothing more.
+_ROWS_PER_INSERT: Final = 500
+# Statements whose parameters are turned into Python lists at a time (bounds their memory).
+_STATEMENTS_PER_BLOCK: Final = 40
+
+
+@functools.lru_cache(maxsize=8)
+def _values_insert(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """An INSERT of ``rows`` rows that skips stored keys: ``?1`` and ``?2`` are the exchange
+    and symbol, bound once for all rows, then each row's integer ``columns``."""
+    row = "(" + ", ".join("?" for _ in columns) + ")"
+    # WHERE true: without it SQLite would read ON CONFLICT as the start of a join constraint.
+    return (
+        f"INSERT INTO {table} (exchange, symbol, {', '.join(columns)}) "
+        f"SELECT ?1, ?2, * FROM (VALUES {', '.join(row for _ in range(rows))}) "
+        "WHERE true ON CONFLICT DO NOTHING"
+    )
+
+
+def _parameters(names: list[str], values: npt.NDArray[np.int64]) -> Iterator[list[object]]:
+    """One parameter list per row of ``values``: the instrument's names, then the row."""
+    for start in range(0, len(values), _STATEMENTS_PER_BLOCK):
+        for row in values[start : start + _STATEMENTS_PER_BLOCK].tolist():
+            row[:0] = names
+            yield row
 
 
 class SqliteTickStore:
@@ -208,37 +237,46 @@ class SqliteTickStore:
     def insert_trades(self, batch: TradeColumns) -> InsertResult:
         instrument = checked_instrument(batch.instrument)
         good, errors = batch.validated()
-        sql = (
-            "INSERT INTO tick_data (exchange, symbol, ts_event, trade_id, price, quantity, side, "
-            f"is_buyer_maker) VALUES ({_literal(instrument.exchange)}, "
-            f"{_literal(instrument.symbol)}, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        )
-        inserted = self._insert_rows(sql, good.data.tolist())
+        inserted = self._insert_rows("tick_data", TRADE_COLUMNS, instrument, good.data)
         return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
 
     def insert_quotes(self, batch: QuoteColumns) -> InsertResult:
         instrument = checked_instrument(batch.instrument)
         good, errors = batch.validated()
-        sql = (
-            "INSERT INTO quotes (exchange, symbol, ts_event, sequence, bid_price, bid_size, "
-            f"ask_price, ask_size) VALUES ({_literal(instrument.exchange)}, "
-            f"{_literal(instrument.symbol)}, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        )
-        inserted = self._insert_rows(sql, good.data.tolist())
+        inserted = self._insert_rows("quotes", QUOTE_COLUMNS, instrument, good.data)
         return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
 
-    def _insert_rows(self, sql: str, rows: list[Any]) -> int:
-        if not rows:
+    def _insert_rows(
+        self, table: str, columns: tuple[str, ...], instrument: InstrumentId, data: Any
+    ) -> int:
+        """Store the rows of a structured array whose ``columns`` are all integers (booleans
+        included), skipping keys already stored; return how many were new."""
+        if len(data) == 0:
             return 0
+        width = len(columns)
+        values = np.empty((len(data), width), dtype=np.int64)
+        for index, name in enumerate(columns):
+            values[:, index] = data[name]
+        # Whole statements of _ROWS_PER_INSERT rows, then the rest one row per statement.
+        whole = len(values) - len(values) % _ROWS_PER_INSERT
+        names = [instrument.exchange, instrument.symbol]
         try:
             with self._write() as conn:
                 before = conn.total_changes
-                conn.executemany(sql, rows)
+                if whole:
+                    conn.executemany(
+                        _values_insert(table, columns, _ROWS_PER_INSERT),
+                        _parameters(names, values[:whole].reshape(-1, _ROWS_PER_INSERT * width)),
+                    )
+                if whole < len(values):
+                    conn.executemany(
+                        _values_insert(table, columns, 1), _parameters(names, values[whole:])
+                    )
                 return conn.total_changes - before
-        except sqlite3.Error as error:
+        except StorageError as error:
             raise StorageError(
-                f"SQLite store {self._path}: batch of {len(rows)} rows not stored ({error}); "
-                "rows stored earlier are intact"
+                f"{error}: batch of {len(data)} rows for {instrument} not stored; rows stored "
+                "earlier are intact"
             ) from error
 
     # -- reads -----------------------------------------------------------------------------

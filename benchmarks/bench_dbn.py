@@ -20,6 +20,8 @@ The figures are printed (Markdown) to stdout; progress goes to stderr. The issue
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -31,6 +33,7 @@ import zstandard
 
 from benchmarks.bench_archive import measure, progress
 from benchmarks.bench_storage import DEFAULT_PG_URL, WORK_DIR, postgres_store, sqlite_store
+from benchmarks.results import write_section
 from ticklane.datamanager.history.databento_source import dbn_file_batches
 from ticklane.storage.base import TickStore
 from ticklane.venues.databento.schemas import SIDE_ASK, SIDE_BID, TRADE_MSG
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all", "none"), default="all")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--batch-rows", type=int, default=200_000)
+    parser.add_argument("--write-results", action="store_true", help="Update RESULTS.md.")
     args = parser.parse_args(argv)
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="bench-dbn-", dir=WORK_DIR))
@@ -120,12 +124,31 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    print(f"DBN trades: {args.rows:,} records, {size / 2**20:,.1f} MiB zstd, "
-          f"batch_rows {args.batch_rows:,}; stores: {'; '.join(versions) or 'none'}\n")  # fmt: skip
-    print("| phase | records | seconds | records/s | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
+    lines = [
+        "## DBN import",
+        "",
+        f"`python -m benchmarks.bench_dbn --write-results` on "
+        f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start.",
+        "",
+        f"DBN trades: {args.rows:,} records, {size / 2**20:,.1f} MiB zstd, "
+        f"batch_rows {args.batch_rows:,}; stores: {'; '.join(versions) or 'none'}",
+        "",
+        "| phase | records | seconds | records/s | peak RSS MiB | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for name, rows, seconds, rss in results:
-        print(f"| {name} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | {rss:,.0f} |")
+        rate = rows / seconds
+        stored = "stored" in name or "store" in name
+        met = "met" if rate >= 500000 else "not met"
+        verdict = f"≥ 500,000: {met}" if stored else "-"
+        lines.append(
+            f"| {name} | {rows:,} | {seconds:.1f} | {rate:,.0f} | {rss:,.0f} | {verdict} |"
+        )
+    section = "\n".join(lines) + "\n"
+    print(section)
+    if args.write_results:
+        write_section("DBN import", section)
     return 0
 
 

@@ -11,9 +11,9 @@ latency of ``recent(limit=100)`` from L1 and from L2 on a full list, p50 and p99
 calls, as ``TradeTick`` objects and as records.
 
 Redis is the one at ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); every key is under a
-prefix of this run's own and deleted afterwards. Event loop: asyncio's default (uvloop is used
-only if it is installed; it is not a dependency). A benchmark measures; it never fails on a
-figure.
+prefix of this run's own and deleted afterwards. Event loop: ``--loop`` (default ``auto``:
+uvloop if it is installed, it is not a dependency; else asyncio's own). A benchmark measures;
+it never fails on a figure.
 """
 
 from __future__ import annotations
@@ -167,12 +167,17 @@ def redis_version() -> str:
         client.close()
 
 
-def event_loop() -> tuple[str, Callable[[Any], Any]]:
+def event_loop(choice: str = "auto") -> tuple[str, Callable[[Any], Any]]:
+    """The loop to run on: ``asyncio``, ``uvloop``, or ``auto`` (uvloop when installed)."""
+    if choice == "asyncio":
+        return "asyncio default loop", asyncio.run
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("bench: --loop uvloop, but uvloop is not installed") from None
         return "asyncio default loop (uvloop not installed)", asyncio.run
-    return f"uvloop {uvloop.__version__}", uvloop.run
+    return f"uvloop {getattr(uvloop, '__version__', '')}", uvloop.run
 
 
 async def measure(seconds: float) -> tuple[dict[str, float], dict[str, list[float]]]:
@@ -194,9 +199,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="per write figure and run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop"
+    )
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
-    loop_name, run = event_loop()
+    loop_name, run = event_loop(args.loop)
     load_before = os.getloadavg()[0]
     runs = []
     try:

@@ -33,9 +33,10 @@ from typing import Final, Literal
 import msgspec
 
 from ticklane.core.errors import BadDataError
-from ticklane.core.fixed import INT64_MAX, INT64_MIN, PRICE_DECIMALS, QUANTITY_DECIMALS, to_scaled
+from ticklane.core.fixed import INT64_MAX, PRICE_DECIMALS, QUANTITY_DECIMALS, to_scaled
 from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
+from ticklane.core.time import MAX_TS_NS, MIN_TS_NS
 
 SideName = Literal["buy", "sell", "none"]
 
@@ -56,6 +57,10 @@ class TickJson(msgspec.Struct, frozen=True, gc=False):
     side: SideName
 
 
+_POWERS_OF_TEN: Final[tuple[int, ...]] = tuple(
+    10**n for n in range(max(PRICE_DECIMALS, QUANTITY_DECIMALS) + 1)
+)
+
 _encoder: Final = msgspec.json.Encoder()
 _one: Final = msgspec.json.Decoder(TickJson)
 _many: Final = msgspec.json.Decoder(list[TickJson])
@@ -72,20 +77,21 @@ def raw_to_text(raw: int, decimals: int) -> str:
 
 def text_to_raw(text: str, decimals: int, *, field: str) -> int:
     """The scaled integer of decimal text; ``OutOfRangeError`` when it is not exactly one."""
-    whole, _, fraction = text.removeprefix("-").partition(".")
-    plain = (
-        whole.isascii()
+    whole, dot, fraction = text.partition(".")
+    places = len(fraction)
+    # What the encoder writes: ASCII digits, a point only before a fraction of at most
+    # ``decimals`` digits. Anything else (a sign, exponents, spaces, extra places, not a
+    # number) takes the exact Decimal route, which also names what is wrong.
+    if (
+        places <= decimals
+        and text.isascii()
         and whole.isdigit()
-        and len(fraction) <= decimals
-        and (not fraction or (fraction.isascii() and fraction.isdigit()))
-    )
-    if not plain:
-        return to_scaled(text, decimals, field=field)  # exponents, extra places, not a number
-    raw = int(whole + fraction.ljust(decimals, "0"))
-    raw = -raw if text[0] == "-" else raw
-    if not INT64_MIN <= raw <= INT64_MAX:
-        return to_scaled(text, decimals, field=field)  # raises, naming the range
-    return raw
+        and (fraction.isdigit() if dot else True)
+    ):
+        raw = int(whole + fraction) * _POWERS_OF_TEN[decimals - places]
+        if raw <= INT64_MAX:
+            return raw
+    return to_scaled(text, decimals, field=field)
 
 
 def encode(record: TradeRecord) -> bytes:
@@ -105,15 +111,25 @@ def encode(record: TradeRecord) -> bytes:
 
 
 def to_record(tick: TickJson) -> TradeRecord:
-    """The ``TradeRecord`` a decoded element stands for; ``BadDataError`` if a value is wrong."""
+    """The ``TradeRecord`` a decoded element stands for; ``BadDataError`` if a value is wrong
+    (a price or quantity not positive, a time outside the years a tick may have)."""
+    price = text_to_raw(tick.price, PRICE_DECIMALS, field="price")
+    quantity = text_to_raw(tick.quantity, QUANTITY_DECIMALS, field="quantity")
+    ts_event = tick.ts_event
+    if price <= 0 or quantity <= 0 or not MIN_TS_NS <= ts_event < MAX_TS_NS:
+        raise BadDataError(
+            f"cached tick: price {tick.price}, quantity {tick.quantity} or ts_event {ts_event} "
+            "is out of range",
+            value=tick,
+        )
     return TradeRecord(
         tick.exchange,
         tick.symbol,
-        tick.ts_event,
+        ts_event,
         tick.ts_recv,
         tick.trade_id,
-        text_to_raw(tick.price, PRICE_DECIMALS, field="price"),
-        text_to_raw(tick.quantity, QUANTITY_DECIMALS, field="quantity"),
+        price,
+        quantity,
         _SIDE_VALUES[tick.side],
     )
 
@@ -128,20 +144,26 @@ def decode(item: bytes) -> TradeRecord:
         raise BadDataError(f"cached tick is not JSON: {error}", value=item[:200]) from None
 
 
-def decode_all(items: Sequence[bytes]) -> tuple[list[TradeRecord], int]:
-    """Elements back into records, in the same order, and how many were skipped as invalid.
+def decode_each(items: Sequence[bytes]) -> list[TradeRecord | None]:
+    """Elements back into records, in the same order, None where one is not a valid tick.
 
     The common case, all valid, is decoded in one call; otherwise each element on its own, so
     one bad element (written by another tool) costs itself only.
     """
     try:
-        return [to_record(tick) for tick in _many.decode(b"[" + b",".join(items) + b"]")], 0
+        return [to_record(tick) for tick in _many.decode(b"[" + b",".join(items) + b"]")]
     except (msgspec.DecodeError, BadDataError):
         pass
-    records: list[TradeRecord] = []
+    records: list[TradeRecord | None] = []
     for item in items:
         try:
             records.append(decode(item))
         except BadDataError:
-            continue
+            records.append(None)
+    return records
+
+
+def decode_all(items: Sequence[bytes]) -> tuple[list[TradeRecord], int]:
+    """Elements back into records, in the same order, and how many were skipped as invalid."""
+    records = [record for record in decode_each(items) if record is not None]
     return records, len(items) - len(records)

@@ -12,6 +12,11 @@ Writes: ``put_many`` groups the trades per instrument and sends, in one pipeline
 ``EXPIRE`` of ``ttl_seconds``: the key lives ``ttl_seconds`` after its last write. One
 multi-value LPUSH moves about three times the ticks of a pipeline of single pushes.
 
+Reads: ``LRANGE`` (``since``: with ``LINDEX`` of the oldest, in one pipeline). The cache keeps
+what it decoded from each element (up to ``_DECODED_REMEMBERED`` elements, then it starts
+again), so a list read again, a strategy's context or a repeated query, costs the decoding of
+its new elements only; an element that is not a valid tick is skipped and counted each time.
+
 Failures: every Redis error, refused connection or operation slower than ``timeout`` seconds
 is caught here, counted (``stats``), logged at most once per ``log_interval`` seconds and
 answered as a miss; it never reaches the caller. After ``backoff_after`` failures in a row the
@@ -36,7 +41,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ticklane.cache import codec
-from ticklane.cache.base import CacheStats, check_limit, to_ticks
+from ticklane.cache.base import CacheStats, check_limit, to_tick
 from ticklane.cache.failures import Backoff, FailureLog
 from ticklane.config.settings import RedisCacheConfig, redact_url
 from ticklane.core.errors import ConfigError, TransientError
@@ -53,6 +58,25 @@ T = TypeVar("T")
 # and the timeout below (asyncio.TimeoutError is TimeoutError since Python 3.11).
 _FAILURES: Final = (RedisError, OSError, TimeoutError)
 _SKIPPED: Final = TransientError("not tried: backing off after failures in a row")
+
+
+_DECODED_REMEMBERED: Final = 10_000  # decoded elements kept, about 0.7 kB each
+
+
+class _Decoded:
+    """A decoded element: its record and, once a read has wanted it, its trade object."""
+
+    __slots__ = ("record", "tick")
+
+    def __init__(self, record: TradeRecord) -> None:
+        self.record = record
+        self.tick: TradeTick | None = None
+
+    def trade_tick(self) -> TradeTick:
+        tick = self.tick
+        if tick is None:
+            tick = self.tick = to_tick(self.record)
+        return tick
 
 
 class RedisTickCache:
@@ -116,12 +140,17 @@ class RedisTickCache:
         self._monotonic = monotonic
         self._log_interval = log_interval
         self._last_bad_log: float | None = None
+        self._decoded: dict[bytes, _Decoded] = {}  # element -> what it decoded to
         # One quick retry without back-off: a connection found dead (Redis restarted) is
         # replaced at once; the timeout above bounds the whole operation whatever happens.
+        # redis-py's own socket timeout stays off: it would run every send as a task of its own
+        # (asyncio.wait_for) and time every read again, about a third of a read's cost, for
+        # nothing ``_call``'s timeout does not already do. A send or read that timeout cancels
+        # makes redis-py drop the connection, so no reply is ever read by the wrong request.
         try:
             self._client = Redis.from_url(
                 url,
-                socket_timeout=timeout,
+                socket_timeout=None,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
             )
@@ -226,22 +255,44 @@ class RedisTickCache:
 
         return await self._call(operation, request)
 
-    def _decode(self, operation: str, items: list[bytes]) -> list[TradeRecord]:
-        records, bad = codec.decode_all(items)
-        if bad:
-            self._stats.bad_entries += bad
-            now = self._monotonic()
-            if self._last_bad_log is None or now - self._last_bad_log >= self._log_interval:
-                self._last_bad_log = now
-                log.warning(
-                    "Redis cache: %s skipped elements that are not valid ticks (%d so far)",
-                    operation,
-                    self._stats.bad_entries,
-                )
-        return records
+    def _decode(self, operation: str, items: list[bytes]) -> list[_Decoded]:
+        """The elements' records, in order, skipping (and counting) those that are not ticks.
 
-    async def recent_records(self, exchange: str, symbol: str, limit: int) -> list[TradeRecord]:
-        """Up to ``limit`` most recent records, newest first; ``[]`` on a miss or a failure."""
+        Elements decoded before are taken from ``_decoded``: a list read again, as a strategy's
+        context or a repeated query is, costs the decoding of its new elements only.
+        """
+        known = self._decoded
+        found = [known.get(item) for item in items]
+        if any(entry is None for entry in found):
+            fresh = [item for item, entry in zip(items, found, strict=True) if entry is None]
+            if len(known) + len(fresh) > _DECODED_REMEMBERED:
+                known.clear()
+            made = iter(codec.decode_each(fresh))
+            bad = 0
+            for index, entry in enumerate(found):
+                if entry is None:
+                    record = next(made)
+                    if record is None:
+                        bad += 1
+                        continue
+                    entry = found[index] = known[items[index]] = _Decoded(record)
+            if bad:
+                self._bad_entries(operation, bad)
+                return [entry for entry in found if entry is not None]
+        return cast(list[_Decoded], found)
+
+    def _bad_entries(self, operation: str, bad: int) -> None:
+        self._stats.bad_entries += bad
+        now = self._monotonic()
+        if self._last_bad_log is None or now - self._last_bad_log >= self._log_interval:
+            self._last_bad_log = now
+            log.warning(
+                "Redis cache: %s skipped elements that are not valid ticks (%d so far)",
+                operation,
+                self._stats.bad_entries,
+            )
+
+    async def _recent(self, exchange: str, symbol: str, limit: int) -> list[_Decoded]:
         exchange, symbol = check_exchange(exchange), check_symbol(symbol)
         operation = f"recent {exchange} {symbol}"
         key = self.key(exchange, symbol)
@@ -249,16 +300,26 @@ class RedisTickCache:
         if not items:
             return []
         cutoff = self._clock() - self._ttl_ns
-        records = self._decode(operation, items)
-        for index, record in enumerate(records):
-            if record.ts_recv <= cutoff:
-                return records[:index]
-        return records
+        entries = self._decode(operation, items)
+        for index, entry in enumerate(entries):
+            if entry.record.ts_recv <= cutoff:
+                return entries[:index]
+        return entries
+
+    async def recent_records(self, exchange: str, symbol: str, limit: int) -> list[TradeRecord]:
+        """Up to ``limit`` most recent records, newest first; ``[]`` on a miss or a failure."""
+        return [entry.record for entry in await self._recent(exchange, symbol, limit)]
 
     async def since_records(
         self, exchange: str, symbol: str, start_ns: int
     ) -> list[TradeRecord] | None:
         """Records with ``ts_event >= start_ns``, newest first, or None when the list does not
+        reach back to ``start_ns`` (see ``TickCache.since``) or Redis failed."""
+        entries = await self._since(exchange, symbol, start_ns)
+        return None if entries is None else [entry.record for entry in entries]
+
+    async def _since(self, exchange: str, symbol: str, start_ns: int) -> list[_Decoded] | None:
+        """Entries with ``ts_event >= start_ns``, newest first, or None when the list does not
         reach back to ``start_ns`` (see ``TickCache.since``) or Redis failed.
 
         The first round trip fetches the list's oldest element with its first ``page_size``
@@ -273,15 +334,16 @@ class RedisTickCache:
         if first is None or first[0] is None:
             return None
         oldest = self._decode(operation, [first[0]])
-        if not oldest or oldest[0].ts_event >= start_ns:
+        if not oldest or oldest[0].record.ts_event >= start_ns:
             return None
         cutoff = self._clock() - self._ttl_ns
-        found: list[TradeRecord] = []
+        found: list[_Decoded] = []
         seen: set[tuple[int, int]] = set()
         items: list[bytes] | None = first[1]
         offset = 0
         while items is not None:
-            for record in self._decode(operation, items):
+            for entry in self._decode(operation, items):
+                record = entry.record
                 if record.ts_recv <= cutoff:
                     return None  # the rest is older still: expired
                 if record.ts_event < start_ns:
@@ -289,7 +351,7 @@ class RedisTickCache:
                 identity = (record.ts_event, record.trade_id)
                 if identity not in seen:
                     seen.add(identity)
-                    found.append(record)
+                    found.append(entry)
             if len(items) < self._page:
                 return None  # the whole list was read: it ends before start_ns
             offset += self._page
@@ -304,11 +366,11 @@ class RedisTickCache:
         return cast(bytes | None, oldest), cast(list[bytes], items)
 
     async def recent(self, exchange: str, symbol: str, limit: int) -> list[TradeTick]:
-        return to_ticks(await self.recent_records(exchange, symbol, limit))
+        return [entry.trade_tick() for entry in await self._recent(exchange, symbol, limit)]
 
     async def since(self, exchange: str, symbol: str, start_ns: int) -> list[TradeTick] | None:
-        records = await self.since_records(exchange, symbol, start_ns)
-        return None if records is None else to_ticks(records)
+        entries = await self._since(exchange, symbol, start_ns)
+        return None if entries is None else [entry.trade_tick() for entry in entries]
 
     async def close(self) -> None:
         await self._client.aclose()

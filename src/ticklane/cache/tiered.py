@@ -1,6 +1,6 @@
 """The tiered cache: L1 in memory in front of L2 in Redis, as in the reference system.
 
-Writes go to both tiers concurrently (``asyncio.gather``); a Redis failure costs only L2's copy.
+Writes go to both tiers: L1 at once, then L2's round trip; a Redis failure costs only L2's copy.
 
 Reads try L1, then L2, then answer empty:
 
@@ -62,7 +62,10 @@ class TieredTickCache:
         await self.put_many((record,))
 
     async def put_many(self, records: Sequence[TradeRecord]) -> None:
-        await asyncio.gather(self._memory.put_many(records), self._redis.put_many(records))
+        # L1 is a synchronous append: done before L2's round trip starts, without the two
+        # tasks a gather would make.
+        self._memory.add_many(records)
+        await self._redis.put_many(records)
 
     async def recent(self, exchange: str, symbol: str, limit: int) -> list[TradeTick]:
         held = self._memory.recent_ticks(exchange, symbol, check_limit(limit))

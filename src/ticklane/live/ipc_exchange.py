@@ -123,8 +123,10 @@ class IpcExchange:
         waited = False
         while not self._stop.is_set():
             try:
+                # No spinning before the short sleeps: a spin holds the GIL, and right after a
+                # record the event loop thread needs it to act on that record.
                 reader = RingReader(
-                    self.name, start=self._start, attach_timeout=0.0, poll=self._poll
+                    self.name, start=self._start, attach_timeout=0.0, poll=self._poll, spin_us=0.0
                 )
             except TransientError:  # no segment yet: data-manager has not started
                 if not waited:

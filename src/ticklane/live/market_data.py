@@ -1,18 +1,22 @@
 """The market-data service of ``trading-core live``: collection, validation, cache, strategy.
 
-    IpcExchange (reader thread) ─▶ bounded channel ─▶ processing task (event loop)
+    IpcExchange (reader thread) ─▶ bounded channel ─▶ processing (event loop callback)
                                                         ├─ validate each trade (reasons counted)
                                                         ├─ paper trader: on_trade
-                                                        └─ cache: put_many per batch
+                                                        └─▶ cache writer task: put_many
 
 The channel is a ``queue.Queue``: the reader thread puts into it and blocks when it is full
-(backpressure, which the ring turns into counted overrun), and the processing task takes
-whole batches from it on the event loop without blocking; when the channel is empty the task
-waits on an event the reader sets (``call_soon_threadsafe``) as the next trade arrives, so a
-trade reaches the strategy after one thread hop, not two through an executor. The strategy
-sees a batch before the cache's Redis round trip. Its fill is exported as channel
-utilization, the figure of the backpressure alert. Shutdown: stop the reader, drain the
-channel, then the caller flushes the cache and the strategy log.
+(backpressure, which the ring turns into counted overrun). A trade put into an empty channel
+schedules one call on the event loop (``call_soon_threadsafe``), which takes whole batches
+from the channel without blocking and processes them right there: a trade reaches the strategy
+in the loop iteration that wakes up for it, with no task to switch to. The channel's fill is
+exported as channel utilization, the figure of the backpressure alert.
+
+The strategy sees a batch before the cache does, and processing never waits for Redis: the
+accepted trades go to a cache-writer task that runs one ``put_many`` at a time, of everything
+accepted while the previous one was in flight (order kept, fewer and larger writes when the
+feed is busy). Shutdown: stop the reader, drain the channel, wait for the cache writer; the
+caller then closes the cache and the strategy log.
 """
 
 from __future__ import annotations
@@ -116,11 +120,14 @@ class MarketDataService:
         self.stats = MarketDataStats()
         self._on_trade = on_trade
         self._channel: queue.Queue[TradeRecord] = queue.Queue(maxsize=capacity)
-        self._closing = False
-        # Set while the processing task waits for an empty channel to receive a trade.
-        self._waiting = False
+        self._closing = False  # the reader is being stopped: it no longer waits for room
+        self._stopped = False  # run() drains the channel itself: callbacks do nothing
+        # A call of _on_arrival is scheduled and has not yet taken from the channel.
+        self._scheduled = False
+        self._failure: Exception | None = None  # what stopped processing, for run() to raise
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._arrived = asyncio.Event()
+        self._unwritten: list[TradeRecord] = []  # accepted, not yet handed to the cache
+        self._writer: asyncio.Task[None] | None = None
         exchange.subscribe_trades(self._collect)
 
     @property
@@ -139,66 +146,88 @@ class MarketDataService:
                 self._channel.put(trade, timeout=_WAIT_S)
             except queue.Full:
                 continue
-            if self._waiting and self._loop is not None:
-                self._waiting = False
-                self._loop.call_soon_threadsafe(self._arrived.set)
+            if not self._scheduled and self._loop is not None:
+                self._scheduled = True
+                self._loop.call_soon_threadsafe(self._on_arrival)
             return
 
+    def _on_arrival(self) -> None:
+        """On the event loop, as a callback the reader scheduled: process what arrived.
+
+        The trades reach the strategy in the loop iteration that wakes up for them, without a
+        task switch (one iteration less than waking a waiting task). Under a flood one call
+        takes one batch and schedules the next behind whatever else the loop has to do.
+        """
+        # Cleared before taking: a trade put after the take schedules another call.
+        self._scheduled = False
+        if self._failure is not None or self._stopped:
+            return
+        batch = self._take()
+        if not batch:
+            return
+        try:
+            self._process(batch)
+        except Exception as error:  # reported by run(), which stops
+            self._failure = error
+            return
+        if len(batch) == _BATCH and not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._on_arrival)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Process until ``stop`` is set, then stop the reader and drain the channel."""
+        """Process until ``stop`` is set, then stop the reader, drain the channel and wait for
+        the cache writes."""
         self._loop = asyncio.get_running_loop()
         self.exchange.start()
-        while not stop.is_set():
-            batch = await self._next_batch()
-            if batch:
-                await self._process(batch)
-                await asyncio.sleep(0)  # under a flood, the other tasks still get their turn
-            if self.exchange.error is not None:
-                raise self.exchange.error
-        self._closing = True
-        await asyncio.to_thread(self.exchange.stop)
-        while True:  # what was collected before the reader stopped is still processed
-            batch = self._take(0.0)
-            if not batch:
-                break
-            await self._process(batch)
-
-    async def _next_batch(self) -> list[TradeRecord]:
-        """What the channel holds, or, when it is empty, what arrives within ``_WAIT_S``."""
-        batch = self._take(0.0)
-        if batch:
-            return batch
-        self._arrived.clear()
-        self._waiting = True
         try:
-            batch = self._take(0.0)  # put before the reader could see the task waiting
-            if batch:
-                return batch
-            try:
-                async with asyncio.timeout(_WAIT_S):
-                    await self._arrived.wait()
-            except TimeoutError:
-                return []
+            while not stop.is_set():
+                if self._failure is not None:
+                    raise self._failure
+                if self.exchange.error is not None:
+                    raise self.exchange.error
+                try:
+                    async with asyncio.timeout(_WAIT_S):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+            self._closing = True
+            await asyncio.to_thread(self.exchange.stop)
+            self._stopped = True  # from here on this task processes, not the callback
+            if self._failure is not None:
+                raise self._failure
+            while True:  # what was collected before the reader stopped is still processed
+                batch = self._take()
+                if not batch:
+                    break
+                self._process(batch)
+            await self.flush()
         finally:
-            self._waiting = False
-        return self._take(0.0)
+            self._stopped = True
+            if self._writer is not None and not self._writer.done():
+                self._writer.cancel()  # only when failing or cancelled: a clean stop flushed
 
-    def _take(self, wait_s: float) -> list[TradeRecord]:
-        """Up to ``_BATCH`` trades: waits ``wait_s`` for the first, takes what is there."""
+    async def flush(self) -> None:
+        """Wait until every accepted trade was written to the cache (or counted as failed
+        there); raises what made the cache writer fail, if anything did."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        if self._writer is not None:
+            self._writer.result()
+
+    def _take(self) -> list[TradeRecord]:
+        """Up to ``_BATCH`` trades, whatever the channel holds, taken under one lock."""
         channel = self._channel
-        try:
-            first = channel.get(timeout=wait_s) if wait_s > 0 else channel.get_nowait()
-        except queue.Empty:
-            return []
-        batch = [first]
-        try:
-            while len(batch) < _BATCH:
-                batch.append(channel.get_nowait())
-        except queue.Empty:
-            pass
+        with channel.mutex:  # queue.Queue's own lock and deque: one acquisition per batch
+            held = channel.queue
+            count = min(len(held), _BATCH)
+            if not count:
+                return []
+            batch = [held.popleft() for _ in range(count)]
+            channel.not_full.notify(count)  # wake the reader if it waits for room
         return batch
 
-    async def _process(self, batch: list[TradeRecord]) -> None:
+    def _process(self, batch: list[TradeRecord]) -> None:
+        """Validate a batch, show the accepted trades to the strategy, hand them to the cache."""
         stats, check = self.stats, self.validator.check
         accepted: list[TradeRecord] = []
         for trade in batch:
@@ -212,9 +241,25 @@ class MarketDataService:
         stats.batches += 1
         if not accepted:
             return
-        # The strategy first: its decision does not wait for the cache's Redis round trip.
+        # The strategy first: its decision waits for no cache write.
         if self._on_trade is not None:
             for trade in accepted:
                 self._on_trade(trade)
         if self.cache is not None:
-            await self.cache.put_many(accepted)  # failures are counted there, never raised
+            self._write_behind(self.cache, accepted)
+
+    def _write_behind(self, cache: TickCache, accepted: list[TradeRecord]) -> None:
+        """Hand trades to the cache writer: one ``put_many`` at a time, of everything accepted
+        while the one before was in flight, so processing never waits for a Redis round trip
+        and a busy feed makes fewer, larger writes. Their order is kept."""
+        self._unwritten += accepted
+        writer = self._writer
+        if writer is None or writer.done():
+            if writer is not None:
+                writer.result()  # a writer that failed (not Redis: that is counted) stops us
+            self._writer = asyncio.create_task(self._write_cache(cache), name="market-data-cache")
+
+    async def _write_cache(self, cache: TickCache) -> None:
+        while self._unwritten:
+            batch, self._unwritten = self._unwritten, []
+            await cache.put_many(batch)  # failures are counted there, never raised

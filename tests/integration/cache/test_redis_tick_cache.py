@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis
 
+from ticklane.cache import redis_cache
 from ticklane.cache.redis_cache import RedisTickCache
 from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
@@ -177,3 +179,33 @@ def test_elements_that_are_not_ticks_are_skipped(redis_url: str, key_prefix: str
             await cache.close()
 
     assert ids(asyncio.run(scenario())) == [2, 1]
+
+
+def test_reading_a_list_again_gives_its_current_elements_and_counts_bad_ones_each_time(
+    redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elements decoded once are remembered (a bounded number of them): a list read again,
+    changed in between, still answers exactly what it holds."""
+    monkeypatch.setattr(redis_cache, "_DECODED_REMEMBERED", 8)
+
+    async def scenario() -> None:
+        cache = RedisTickCache(redis_url, key_prefix=key_prefix, timeout=2.0)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await cache.put_many([trade(n) for n in range(1, 6)])
+            assert ids(await cache.recent_records("binance", "BTCUSDT", 10)) == [5, 4, 3, 2, 1]
+            client.lpush(cache.key("binance", "BTCUSDT"), b"{garbage")
+            await cache.put_many([trade(n) for n in range(6, 13)])
+            for _ in range(2):
+                records = await cache.recent_records("binance", "BTCUSDT", 20)
+                assert ids(records) == [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+                assert records == [trade(n) for n in range(12, 0, -1)]
+                ticks = await cache.recent("binance", "BTCUSDT", 3)
+                assert ticks == [trade(n).to_trade_tick() for n in (12, 11, 10)]
+                assert len(cache._decoded) <= 12
+            assert cache.stats.bad_entries == 2
+        finally:
+            client.close()
+            await cache.close()
+
+    asyncio.run(scenario())

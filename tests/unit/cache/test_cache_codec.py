@@ -75,3 +75,14 @@ def test_elements_another_tool_broke_are_skipped_and_counted() -> None:
 def test_unknown_extra_fields_are_ignored() -> None:
     element = codec.encode(record(10**9, 10**8))[:-1] + b',"venue_seq":7}'
     assert codec.decode(element) == record(10**9, 10**8)
+
+
+def test_elements_with_a_price_or_time_no_trade_can_have_are_skipped() -> None:
+    good = codec.encode(record(10**9, 10**8))
+    free = good.replace(b'"price":"1"', b'"price":"0"')
+    negative = good.replace(b'"quantity":"1"', b'"quantity":"-1"')
+    too_early = good.replace(str(T0).encode(), b"5", 1)
+    assert free != good and negative != good and too_early != good
+    records, bad = codec.decode_all([free, good, negative, too_early])
+    assert records == [record(10**9, 10**8)]
+    assert bad == 3

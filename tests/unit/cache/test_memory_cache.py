@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from decimal import Decimal
 
 import pytest
 
 from ticklane.cache.memory import MemoryTickCache
+from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
 from ticklane.core.time import NANOS_PER_SECOND
@@ -128,6 +130,53 @@ def test_put_and_put_many_count_what_they_were_given() -> None:
     assert cache.stats.ticks_written == 3
     assert cache.stats.failures == 0
     assert cache.stats.failure_rate == 0.0
+
+
+def test_trade_objects_follow_the_ring_through_floods_expiry_and_backfill() -> None:
+    """Trade objects are made lazily and kept between reads: whatever happened in between
+    (trades pushed out, expired, backfilled), a read answers exactly the records' objects."""
+    rng = random.Random(5)
+    clock = Clock()
+    cache = MemoryTickCache(max_ticks_per_symbol=12, ttl_seconds=10, clock=clock)
+    written = 0
+    for _ in range(3000):
+        action = rng.random()
+        if action < 0.4:
+            count = rng.choice((1, 1, 2, 5, 13, 30))
+            cache.add_many([trade(written + n, recv=clock.now) for n in range(1, count + 1)])
+            written += count
+        elif action < 0.5:
+            clock.now += rng.choice((1, 3, 9)) * NANOS_PER_SECOND // 2
+        elif action < 0.6:
+            held = cache.recent_records("binance", "BTCUSDT", 100)
+            oldest = held[-1].trade_id if held else written + 1
+            older = range(oldest - 1, max(0, oldest - rng.randint(1, 20)), -1)
+            cache.backfill([trade(n, recv=clock.now) for n in older])
+        elif action < 0.8:
+            limit = rng.choice((1, 2, 5, 12, 40))
+            records = cache.recent_records("binance", "BTCUSDT", limit)
+            ticks = cache.recent_ticks("binance", "BTCUSDT", limit)
+            assert ticks == [record.to_trade_tick() for record in records]
+        else:
+            start = T0 + rng.randint(max(0, written - 15), written + 1) * 1_000_000
+            since = cache.since_records("binance", "BTCUSDT", start)
+            got = cache.since_ticks("binance", "BTCUSDT", start)
+            assert got == (None if since is None else [r.to_trade_tick() for r in since])
+
+
+def test_a_record_no_trade_could_be_fails_the_reads_that_need_it_and_only_those() -> None:
+    cache = MemoryTickCache(clock=Clock())
+    free = TradeRecord("binance", "BTCUSDT", T0 + 3_000_000, T0, 3, 0, 123_000, Side.BUY)
+    cache.add_many([trade(1), trade(2)])
+    assert cache.recent_ticks("binance", "BTCUSDT", 1) == [trade(2).to_trade_tick()]
+    cache.add_many([free, trade(4)])
+    for _ in range(2):
+        with pytest.raises(BadDataError, match="price"):
+            cache.recent_ticks("binance", "BTCUSDT", 3)
+    assert cache.recent_ticks("binance", "BTCUSDT", 1) == [trade(4).to_trade_tick()]
+    cache.add_many([trade(5)])
+    assert cache.recent_ticks("binance", "BTCUSDT", 2) == [trade(5).to_trade_tick(),
+                                                           trade(4).to_trade_tick()]  # fmt: skip
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5])

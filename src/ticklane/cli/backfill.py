@@ -33,6 +33,7 @@ from ticklane.cli.history import (
     StartOption,
     SymbolsOption,
     YesSpendOption,
+    budget_approver,
     estimate_request,
     estimate_rows,
     fetch_command,
@@ -42,7 +43,7 @@ from ticklane.cli.history import (
 )
 from ticklane.core.time import parse_datetime
 from ticklane.datamanager.history.budget import usd
-from ticklane.datamanager.history.catalog import SOURCE_NAMES, build_source
+from ticklane.datamanager.history.catalog import AUTO, SOURCE_NAMES, build_source
 from ticklane.storage.history import CostEntry
 
 app = typer.Typer(
@@ -75,7 +76,8 @@ def estimate(
     request = parse_request(exchange, symbols, start, end, schema)
     settings = state(ctx).settings
     with opened_store(ctx) as store:
-        chosen = build_source(source, settings, schema=schema)
+        approve = budget_approver(settings, store, False) if source == AUTO else None
+        chosen = build_source(source, settings, schema=schema, approve=approve)
 
         async def flow() -> None:
             try:
@@ -115,10 +117,15 @@ def fetch_job(
         if found is None:
             fail(f"no backfill job {job}; `data-manager backfill status` lists them", 2)
         request = FetchRequest(
-            found.exchange, found.symbols, found.start_ns, found.end_ns, found.schema
+            found.exchange,
+            found.symbols,
+            found.start_ns,
+            found.end_ns,
+            found.schema,
+            found.dataset,
         )
         fetch_command(
-            ctx, request, found.source, kind=found.kind, dataset=None, dry_run=False,
+            ctx, request, found.source, kind=found.kind, dry_run=False,
             yes_spend=yes_spend, job_id=job, output=output,
         )  # fmt: skip
         return
@@ -126,7 +133,7 @@ def fetch_job(
         fail("give --symbols, --start and --end (or --job ID to resume a job)", 2)
     request = parse_request(exchange, symbols, start, end, schema)
     fetch_command(
-        ctx, request, source, kind="backfill", dataset=None, dry_run=False,
+        ctx, request, source, kind="backfill", dry_run=False,
         yes_spend=yes_spend, job_id=None, output=output,
     )  # fmt: skip
 
@@ -187,7 +194,7 @@ def status(
                     j.source,
                     f"{j.exchange}:{','.join(j.symbols)}",
                     f"{short_time(j.start_ns)[:16]} .. {short_time(j.end_ns)[:16]}",
-                    j.state + (f" ({j.error})" if j.error else ""),
+                    j.state + (f" ({_short(j.error)})" if j.error else ""),
                     f"{j.chunks_done}/{j.chunks_total}",
                     f"{j.rows_stored:,}",
                     f"{usd(j.cost_usd)}",
@@ -201,7 +208,7 @@ def status(
 class CostLine(msgspec.Struct):
     period: str
     key: str
-    fetched_usd: Decimal = Decimal(0)
+    spent_usd: Decimal = Decimal(0)
     requests: int = 0
     refused: int = 0
     estimates: int = 0
@@ -226,7 +233,7 @@ def cost_report(
         "by_month": _grouped(entries, "month"),
         "by_symbol": _grouped(entries, "symbol"),
     }
-    total = sum((line.fetched_usd for line in report["by_month"]), Decimal(0))
+    total = sum((line.spent_usd for line in report["by_month"]), Decimal(0))
     if output is OutputFormat.JSON:
         print_json({**report, "total_usd": total})
         return
@@ -240,7 +247,7 @@ def cost_report(
             [
                 (
                     line.key,
-                    f"{usd(line.fetched_usd)}",
+                    f"{usd(line.spent_usd)}",
                     line.requests,
                     line.refused,
                 )
@@ -260,9 +267,9 @@ def _grouped(entries: list[CostEntry], by: str) -> list[CostLine]:
         key = {"day": day, "month": day[:7], "symbol": f"{entry.exchange}:{entry.symbol}"}[by]
         line = lines[key]
         line.key = key
+        line.spent_usd += entry.actual_usd or Decimal(0)  # a paid download, even if it failed
         if entry.outcome == "fetched":
             line.requests += 1
-            line.fetched_usd += entry.actual_usd or Decimal(0)
         elif entry.outcome == "refused":
             line.refused += 1
         elif entry.outcome == "failed":
@@ -270,3 +277,8 @@ def _grouped(entries: list[CostEntry], by: str) -> list[CostLine]:
         else:
             line.estimates += 1
     return [lines[key] for key in sorted(lines)]
+
+
+def _short(text: str, width: int = 48) -> str:
+    """An error cut to fit a table cell (``status --job ID`` shows it whole)."""
+    return text if len(text) <= width else text[: width - 1] + "…"

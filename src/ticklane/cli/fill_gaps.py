@@ -21,17 +21,15 @@ from ticklane.cli.common import (
     short_time,
     state,
 )
-from ticklane.cli.history import YesSpendOption, budget_for, run_with_progress
+from ticklane.cli.history import YesSpendOption, budget_approver, run_with_progress
 from ticklane.config import Settings
-from ticklane.core.errors import PermanentError, TicklaneError
+from ticklane.core.errors import BadDataError, TicklaneError
 from ticklane.core.time import NANOS_PER_SECOND, parse_datetime
 from ticklane.datamanager.history.catalog import build_source
-from ticklane.datamanager.history.chain import Approve
 from ticklane.datamanager.history.gaps import FoundGap, find_gaps
 from ticklane.datamanager.history.jobs import create_job
-from ticklane.datamanager.history.source import Chunk, Estimate, HistorySource
+from ticklane.datamanager.history.source import HistorySource
 from ticklane.storage.base import Gap, TickStore
-from ticklane.storage.history import CostEntry
 
 
 class GapResult(msgspec.Struct):
@@ -67,6 +65,10 @@ def fill_gaps(
     settings = state(ctx).settings
     config = settings.backfill
     exchange = exchange.strip().lower()
+    start_ns = parse_datetime(start) if start else None
+    end_ns = parse_datetime(end) if end else None
+    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+        raise BadDataError(f"--end {end} is not after --start {start}")
     with opened_store(ctx) as store:
         names = _symbols(store, exchange, symbols)
         gaps = find_gaps(
@@ -75,8 +77,8 @@ def fill_gaps(
             names,
             default_secs=threshold_secs or config.gap_threshold_secs,
             by_symbol={} if threshold_secs else config.gap_threshold_secs_by_symbol,
-            start_ns=parse_datetime(start) if start else None,
-            end_ns=parse_datetime(end) if end else None,
+            start_ns=start_ns,
+            end_ns=end_ns,
         )
         if not gaps:
             out.print(f"no gaps found in {', '.join(names) or 'the store'} on {exchange}")
@@ -105,7 +107,7 @@ async def _fill_all(
 ) -> list[GapResult]:
     results: list[GapResult] = []
     for gap in gaps:
-        source = build_source("auto", settings, approve=_approver(settings, store, yes_spend))
+        source = build_source("auto", settings, approve=budget_approver(settings, store, yes_spend))
         try:
             results.append(await _fill(store, source, gap))
         finally:
@@ -132,35 +134,6 @@ async def _fill(store: TickStore, source: HistorySource, gap: FoundGap) -> GapRe
     kind = "filled" if rows or outcome.job.rows_duplicate else "quiet"
     note = "" if kind == "filled" else "the source has no trades there either: a quiet market"
     return GapResult(gap, kind, rows, outcome.job.id, note)
-
-
-def _approver(settings: Settings, store: TickStore, yes_spend: bool) -> Approve:
-    """The budget check a paid source in the chain must pass, chunk by chunk."""
-
-    async def approve(source: HistorySource, chunk: Chunk, estimate: Estimate) -> None:
-        decision = budget_for(settings, store, estimate.cost_usd, yes_spend)
-        if decision.allowed:
-            return
-        store.history.record_cost(
-            CostEntry(
-                source=source.name,
-                exchange=chunk.exchange,
-                symbol=chunk.symbol,
-                start_ns=chunk.start_ns,
-                end_ns=chunk.end_ns,
-                estimated_usd=estimate.cost_usd,
-                outcome="refused",
-                records=estimate.records,
-                bytes=estimate.bytes,
-                detail=decision.reason,
-            )
-        )
-        raise PermanentError(
-            f"{source.name} would cost ${estimate.cost_usd:.4f}: refused by the budget "
-            f"({decision.reason}); re-run with --yes-spend"
-        )
-
-    return approve
 
 
 def _show_gaps(gaps: list[FoundGap], output: OutputFormat) -> None:

@@ -37,8 +37,15 @@ from ticklane.config import Settings
 from ticklane.core.errors import BadDataError, PermanentError
 from ticklane.core.time import MIN_TS_NS, format_ns, parse_datetime
 from ticklane.datamanager.history.budget import BudgetDecision, check_budget, month_start_ns, usd
-from ticklane.datamanager.history.catalog import DATABENTO, SOURCE_NAMES, build_source
-from ticklane.datamanager.history.jobs import JobOutcome, JobRunner, create_job, plan_chunks
+from ticklane.datamanager.history.catalog import AUTO, DATABENTO, SOURCE_NAMES, build_source
+from ticklane.datamanager.history.chain import Approve
+from ticklane.datamanager.history.jobs import (
+    JobOutcome,
+    JobRunner,
+    create_job,
+    plan_chunks,
+    unfinished_chunks,
+)
 from ticklane.datamanager.history.source import Chunk, ChunkReport, Estimate, HistorySource
 from ticklane.storage.base import TickStore
 from ticklane.storage.history import BackfillJob, CostEntry, JobChunk, JobKind
@@ -82,6 +89,7 @@ class FetchRequest(msgspec.Struct, frozen=True):
     start_ns: int
     end_ns: int
     schema: str = "trades"
+    dataset: str = ""
 
 
 def parse_request(
@@ -221,6 +229,35 @@ def show_estimates(rows: Sequence[EstimateRow], output: OutputFormat, title: str
     )
 
 
+def budget_approver(settings: Settings, store: TickStore, yes_spend: bool) -> Approve:
+    """The budget check a paid source in the chain must pass, chunk by chunk."""
+
+    async def approve(source: HistorySource, chunk: Chunk, estimate: Estimate) -> None:
+        decision = budget_for(settings, store, estimate.cost_usd, yes_spend)
+        if decision.allowed:
+            return
+        store.history.record_cost(
+            CostEntry(
+                source=source.name,
+                exchange=chunk.exchange,
+                symbol=chunk.symbol,
+                start_ns=chunk.start_ns,
+                end_ns=chunk.end_ns,
+                estimated_usd=estimate.cost_usd,
+                outcome="refused",
+                records=estimate.records,
+                bytes=estimate.bytes,
+                detail=decision.reason,
+            )
+        )
+        raise PermanentError(
+            f"{source.name} would cost {usd(estimate.cost_usd)}: refused by the budget "
+            f"({decision.reason}); re-run with --yes-spend"
+        )
+
+    return approve
+
+
 # -- running a job -----------------------------------------------------------------------------
 
 
@@ -244,14 +281,14 @@ class BarProgress:
         self._progress.update(self._task, advance=1, description=f"{self._rows:,} rows stored")
 
 
-def job_for(
+def earlier_job(
     store: TickStore,
     source: HistorySource,
     request: FetchRequest,
     kind: JobKind,
     job_id: int | None,
-) -> BackfillJob:
-    """The job to run: ``job_id``'s, an unfinished one asking the same, or a new one."""
+) -> BackfillJob | None:
+    """The job this request continues: ``job_id``'s, or an unfinished one asking the same."""
     book = store.history
     if job_id is not None:
         job = book.job(job_id)
@@ -259,26 +296,18 @@ def job_for(
             fail(f"no backfill job {job_id}; `data-manager backfill status` lists them", 2)
         if job.state == "done":
             fail(f"backfill job {job_id} is already done", 2)
-        err.print(f"resuming job {job.id}: {job.chunks_done}/{job.chunks_total} chunks done")
         return job
-    job, resumed = create_job(
-        book,
-        kind,
-        source,
-        request.exchange,
-        request.symbols,
-        request.schema,
-        request.start_ns,
-        request.end_ns,
+    wanted = BackfillJob(
+        kind=kind,
+        source=source.name,
+        exchange=request.exchange,
+        symbols=request.symbols,
+        schema=request.schema,
+        dataset=request.dataset,
+        start_ns=request.start_ns,
+        end_ns=request.end_ns,
     )
-    if resumed:
-        err.print(
-            f"resuming job {job.id} (same request, not finished): "
-            f"{job.chunks_done}/{job.chunks_total} chunks done"
-        )
-    else:
-        err.print(f"job {job.id}: {job.chunks_total} chunks from {source.name}")
-    return job
+    return book.find_unfinished(wanted)
 
 
 async def run_with_progress(
@@ -295,7 +324,9 @@ async def run_with_progress(
         disable=not err.is_terminal,
     ) as progress:
         bar = BarProgress(progress, job.chunks_total, job.chunks_done)
-        return await JobRunner(store, source, progress=bar, schema=job.schema).run(job)
+        return await JobRunner(
+            store, source, progress=bar, schema=job.schema, dataset=job.dataset
+        ).run(job)
 
 
 def report_outcome(outcome: JobOutcome, output: OutputFormat) -> None:
@@ -330,7 +361,6 @@ def fetch_command(
     source_name: str,
     *,
     kind: JobKind,
-    dataset: str | None,
     dry_run: bool,
     yes_spend: bool,
     job_id: int | None,
@@ -340,12 +370,20 @@ def fetch_command(
     run it; all in one event loop, which the sources' HTTP clients belong to."""
     settings = state(ctx).settings
     with opened_store(ctx) as store:
-        source = build_source(source_name, settings, schema=request.schema, dataset=dataset)
-        outcome = _run_sync(
-            store,
-            job_id,
-            _fetch_flow(settings, store, source, request, kind, dry_run, yes_spend, job_id, output),
+        # Auto reaches Databento last, each chunk within the budget.
+        approve = budget_approver(settings, store, yes_spend) if source_name == AUTO else None
+        source = build_source(
+            source_name,
+            settings,
+            schema=request.schema,
+            dataset=request.dataset or None,
+            approve=approve,
         )
+        running = RunningJob(job_id)
+        flow = _fetch_flow(
+            settings, store, source, request, kind, dry_run, yes_spend, running, output
+        )
+        outcome = _run_sync(running, flow)
     if outcome is None:
         return
     report_outcome(outcome, output)
@@ -357,12 +395,18 @@ def fetch_command(
         )
 
 
-def _run_sync(store: TickStore, job_id: int | None, flow: Coroutine[Any, Any, T]) -> T:
+class RunningJob:
+    """The job a command runs, once known (for the Ctrl-C message)."""
+
+    def __init__(self, job_id: int | None) -> None:
+        self.job_id = job_id
+
+
+def _run_sync(running: RunningJob, flow: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(flow)
     except KeyboardInterrupt:
-        latest = store.history.jobs(limit=1)
-        shown = job_id if job_id is not None else (latest[0].id if latest else None)
+        shown = running.job_id
         err.print(
             "[yellow]interrupted:[/] what was stored stays stored."
             + (f" Resume with: data-manager backfill fetch --job {shown}" if shown else "")
@@ -378,36 +422,68 @@ async def _fetch_flow(
     kind: JobKind,
     dry_run: bool,
     yes_spend: bool,
-    job_id: int | None,
+    running: RunningJob,
     output: OutputFormat,
 ) -> JobOutcome | None:
+    """Find the job this continues; estimate what is left to fetch (a paid source, a dry run)
+    and check it against the budget; then create the job if it is new and run it."""
     try:
-        if job_id is None and (source.paid or dry_run):
-            chunks, estimates = await estimate_request(source, request)
-            rows = estimate_rows(source.name, chunks, estimates)
-            total = sum((e.cost_usd for e in estimates), Decimal(0))
+        earlier = earlier_job(store, source, request, kind, running.job_id)
+        chunks = (
+            plan_chunks(source, request.exchange, request.symbols, request.start_ns, request.end_ns)
+            if earlier is None
+            else unfinished_chunks(store.history, earlier)
+        )
+        if source.paid or dry_run:
+            estimates = [await source.estimate(chunk) for chunk in chunks]
+            _check_spending(
+                settings, store, source, request, chunks, estimates, dry_run, yes_spend, output
+            )
             if dry_run:
-                ledger_estimates(store, source, request, chunks, estimates, "estimate", "dry run")
-                show_estimates(
-                    rows, output, f"would fetch (dry run: nothing fetched), total {usd(total)}"
-                )
                 return None
-            decision = budget_for(settings, store, total, yes_spend)
-            if not decision.allowed:
-                ledger_estimates(
-                    store, source, request, chunks, estimates, "refused", decision.reason
-                )
-                show_estimates(rows, output, "refused by the budget")
-                fail(
-                    f"refused by the budget: {decision.reason}. {decision.describe()}. "
-                    "Re-run with --yes-spend to spend it anyway.",
-                    4,
-                )
-            err.print(f"budget: {decision.describe()}")
-        job = job_for(store, source, request, kind, job_id)
+        if earlier is None:
+            job, _ = create_job(
+                store.history, kind, source, request.exchange, request.symbols, request.schema,
+                request.start_ns, request.end_ns, dataset=request.dataset, chunks=chunks,
+            )  # fmt: skip
+            err.print(f"job {job.id}: {job.chunks_total} chunks from {source.name}")
+        else:
+            job = earlier
+            err.print(f"resuming job {job.id}: {job.chunks_done}/{job.chunks_total} chunks done")
+        running.job_id = job.id
         return await run_with_progress(store, source, job)
     finally:
         await source.aclose()
+
+
+def _check_spending(
+    settings: Settings,
+    store: TickStore,
+    source: HistorySource,
+    request: FetchRequest,
+    chunks: Sequence[Chunk],
+    estimates: Sequence[Estimate],
+    dry_run: bool,
+    yes_spend: bool,
+    output: OutputFormat,
+) -> None:
+    """Show a dry run's estimate; refuse (exit 4) what the budget does not allow."""
+    rows = estimate_rows(source.name, chunks, estimates)
+    total = sum((e.cost_usd for e in estimates), Decimal(0))
+    if dry_run:
+        ledger_estimates(store, source, request, chunks, estimates, "estimate", "dry run")
+        show_estimates(rows, output, f"would fetch (dry run: nothing fetched), total {usd(total)}")
+        return
+    decision = budget_for(settings, store, total, yes_spend)
+    if not decision.allowed:
+        ledger_estimates(store, source, request, chunks, estimates, "refused", decision.reason)
+        show_estimates(rows, output, "refused by the budget")
+        fail(
+            f"refused by the budget: {decision.reason}. {decision.describe()}. "
+            "Re-run with --yes-spend to spend it anyway.",
+            4,
+        )
+    err.print(f"budget: {decision.describe()}")
 
 
 ProviderOption = Annotated[
@@ -444,25 +520,37 @@ def fetch(
 ) -> None:
     """Fetch historical ticks into the store (Databento by default; free sources too)."""
     request = parse_request(exchange, symbols, start, end, schema)
+    request = msgspec.structs.replace(request, dataset=(dataset or "").strip())
     try:
         fetch_command(
             ctx,
             request,
             provider,
             kind="fetch",
-            dataset=dataset,
             dry_run=dry_run,
             yes_spend=yes_spend,
             job_id=None,
             output=output,
         )
     except PermanentError as error:
-        free = build_source("auto", state(ctx).settings)
-        served = free.unsupported(request.exchange, request.symbols[0]) is None
-        asyncio.run(free.aclose())
-        if provider != DATABENTO or not served:
+        if provider != DATABENTO or not _free_instead(state(ctx).settings, request):
             raise
         raise PermanentError(
             f"{error}. Databento carries no spot crypto; the free sources have "
             f"{request.exchange}: use --provider auto (or binance-archive, binance-rest, ...)"
         ) from error
+
+
+def _free_instead(settings: Settings, request: FetchRequest) -> bool:
+    """True when Databento does not carry the instrument and a free source does."""
+    symbol = request.symbols[0]
+    databento = build_source(DATABENTO, settings, schema=request.schema)
+    free = build_source(AUTO, settings)
+    try:
+        return (
+            databento.unsupported(request.exchange, symbol) is not None
+            and free.unsupported(request.exchange, symbol) is None
+        )
+    finally:
+        asyncio.run(free.aclose())
+        asyncio.run(databento.aclose())

@@ -9,9 +9,9 @@ implementations translate. Every write runs in its own transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -20,6 +20,9 @@ JobState = Literal["pending", "running", "done", "failed", "interrupted"]
 ChunkState = Literal["pending", "done", "failed"]
 CostOutcome = Literal["estimate", "refused", "fetched", "failed"]
 ProvenanceKindName = Literal["live", "archive", "rest", "databento", "import"]
+
+T = TypeVar("T")
+Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 UNFINISHED: Final[tuple[JobState, ...]] = ("pending", "running", "failed", "interrupted")
 
@@ -37,6 +40,11 @@ class SqlRunner(Protocol):
 
     def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
 
+    def atomic(self, work: Callable[[Execute], T]) -> T:
+        """Run ``work`` in one transaction; it gets a function executing a statement and
+        returning its rows. All of it is stored, or none of it."""
+        ...
+
 
 class BackfillJob(msgspec.Struct, frozen=True, kw_only=True):
     """A fetch or backfill: what it asks for and how far it got."""
@@ -48,6 +56,7 @@ class BackfillJob(msgspec.Struct, frozen=True, kw_only=True):
     schema: str
     start_ns: int
     end_ns: int
+    dataset: str = ""
     state: JobState = "pending"
     chunks_total: int = 0
     chunks_done: int = 0
@@ -133,7 +142,7 @@ class ProvenanceSummary(msgspec.Struct, frozen=True):
 _JOB_COLUMNS: Final = (
     "kind, source, exchange, symbols, schema, start_ns, end_ns, state, chunks_total, "
     "chunks_done, rows_stored, rows_duplicate, rows_rejected, cost_usd, error, created_ns, "
-    "updated_ns, id"
+    "updated_ns, id, dataset"
 )
 _CHUNK_COLUMNS: Final = (
     "job_id, seq, exchange, symbol, start_ns, end_ns, state, rows_stored, rows_duplicate, "
@@ -161,32 +170,39 @@ class HistoryBook:
     # -- jobs ------------------------------------------------------------------------------
 
     def create_job(self, job: BackfillJob, chunks: Sequence[tuple[str, str, int, int]]) -> int:
-        """Store a job with its chunks ``(exchange, symbol, start_ns, end_ns)``; its id."""
+        """Store a job with its chunks ``(exchange, symbol, start_ns, end_ns)`` in one
+        transaction (a job is never left without its chunks); its id."""
         stamp = now_ns()
-        rows = self._db.write(
-            "INSERT INTO backfill_jobs (kind, source, exchange, symbols, schema, start_ns, "
-            "end_ns, state, chunks_total, created_ns, updated_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
-            (
-                job.kind,
-                job.source,
-                job.exchange,
-                ",".join(job.symbols),
-                job.schema,
-                job.start_ns,
-                job.end_ns,
-                len(chunks),
-                stamp,
-                stamp,
-            ),
-        )
-        job_id = int(rows[0][0])
-        self._db.write_many(
-            "INSERT INTO backfill_chunks (job_id, seq, exchange, symbol, start_ns, end_ns, "
-            "state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-            [(job_id, seq, *chunk) for seq, chunk in enumerate(chunks)],
-        )
-        return job_id
+
+        def insert(execute: Execute) -> int:
+            rows = execute(
+                "INSERT INTO backfill_jobs (kind, source, exchange, symbols, schema, dataset, "
+                "start_ns, end_ns, state, chunks_total, created_ns, updated_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
+                (
+                    job.kind,
+                    job.source,
+                    job.exchange,
+                    ",".join(job.symbols),
+                    job.schema,
+                    job.dataset,
+                    job.start_ns,
+                    job.end_ns,
+                    len(chunks),
+                    stamp,
+                    stamp,
+                ),
+            )
+            job_id = int(rows[0][0])
+            for seq, chunk in enumerate(chunks):
+                execute(
+                    "INSERT INTO backfill_chunks (job_id, seq, exchange, symbol, start_ns, "
+                    "end_ns, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                    (job_id, seq, *chunk),
+                )
+            return job_id
+
+        return self._db.atomic(insert)
 
     def job(self, job_id: int) -> BackfillJob | None:
         rows = self._db.read(f"SELECT {_JOB_COLUMNS} FROM backfill_jobs WHERE id = ?", (job_id,))
@@ -203,14 +219,15 @@ class HistoryBook:
         """An earlier job asking for exactly the same thing that did not finish (to resume)."""
         rows = self._db.read(
             f"SELECT {_JOB_COLUMNS} FROM backfill_jobs WHERE kind = ? AND source = ? "
-            "AND exchange = ? AND symbols = ? AND schema = ? AND start_ns = ? AND end_ns = ? "
-            "AND state <> 'done' ORDER BY id DESC LIMIT 1",
+            "AND exchange = ? AND symbols = ? AND schema = ? AND dataset = ? AND start_ns = ? "
+            "AND end_ns = ? AND state <> 'done' ORDER BY id DESC LIMIT 1",
             (
                 job.kind,
                 job.source,
                 job.exchange,
                 ",".join(job.symbols),
                 job.schema,
+                job.dataset,
                 job.start_ns,
                 job.end_ns,
             ),
@@ -239,51 +256,37 @@ class HistoryBook:
         )
 
     def chunk_done(self, chunk: JobChunk, provenance: ProvenanceRange | None) -> None:
-        """Mark a chunk done, add its figures to the job and record its provenance."""
+        """Mark a chunk done, add its figures to the job and record its provenance, in one
+        transaction."""
         stamp = now_ns()
-        self._db.write(
-            "UPDATE backfill_chunks SET state = 'done', rows_stored = ?, rows_duplicate = ?, "
-            "rows_rejected = ?, cost_usd = ?, detail = ?, error = NULL, finished_ns = ? "
-            "WHERE job_id = ? AND seq = ? RETURNING seq",
-            (
-                chunk.rows_stored,
-                chunk.rows_duplicate,
-                chunk.rows_rejected,
-                str(chunk.cost_usd),
-                chunk.detail,
-                stamp,
-                chunk.job_id,
-                chunk.seq,
-            ),
-        )
-        self._refresh_job(chunk.job_id)
-        if provenance is not None:
-            self.record_provenance(provenance)
+
+        def finish(execute: Execute) -> None:
+            execute(
+                "UPDATE backfill_chunks SET state = 'done', rows_stored = ?, "
+                "rows_duplicate = ?, rows_rejected = ?, cost_usd = ?, detail = ?, error = NULL, "
+                "finished_ns = ? WHERE job_id = ? AND seq = ? RETURNING seq",
+                (
+                    chunk.rows_stored,
+                    chunk.rows_duplicate,
+                    chunk.rows_rejected,
+                    _decimal(chunk.cost_usd),
+                    chunk.detail,
+                    stamp,
+                    chunk.job_id,
+                    chunk.seq,
+                ),
+            )
+            _refresh_job(execute, chunk.job_id)
+            if provenance is not None:
+                _insert_provenance(execute, provenance)
+
+        self._db.atomic(finish)
 
     def chunk_failed(self, job_id: int, seq: int, error: str) -> None:
         self._db.write(
             "UPDATE backfill_chunks SET state = 'failed', error = ? WHERE job_id = ? AND seq = ? "
             "RETURNING seq",
             (error, job_id, seq),
-        )
-
-    def _refresh_job(self, job_id: int) -> None:
-        # Totals from the chunks themselves, so a resumed job never counts a chunk twice.
-        rows = self._db.read(
-            "SELECT COUNT(*), COALESCE(SUM(rows_stored), 0), COALESCE(SUM(rows_duplicate), 0), "
-            "COALESCE(SUM(rows_rejected), 0) FROM backfill_chunks "
-            "WHERE job_id = ? AND state = 'done'",
-            (job_id,),
-        )
-        done, stored, duplicate, rejected = (int(value) for value in rows[0])
-        costs = self._db.read(
-            "SELECT cost_usd FROM backfill_chunks WHERE job_id = ? AND state = 'done'", (job_id,)
-        )
-        cost = sum((Decimal(str(value)) for (value,) in costs), Decimal(0))
-        self._db.write(
-            "UPDATE backfill_jobs SET chunks_done = ?, rows_stored = ?, rows_duplicate = ?, "
-            "rows_rejected = ?, cost_usd = ?, updated_ns = ? WHERE id = ? RETURNING id",
-            (done, stored, duplicate, rejected, str(cost), now_ns(), job_id),
         )
 
     # -- cost ledger -----------------------------------------------------------------------
@@ -305,8 +308,8 @@ class HistoryBook:
                 entry.end_ns,
                 entry.records,
                 entry.bytes,
-                str(entry.estimated_usd),
-                None if entry.actual_usd is None else str(entry.actual_usd),
+                _decimal(entry.estimated_usd),
+                _decimal(entry.actual_usd),
                 entry.outcome,
                 entry.detail,
             ),
@@ -320,7 +323,7 @@ class HistoryBook:
         self._db.write(
             "UPDATE cost_ledger SET outcome = ?, actual_usd = ?, detail = ? WHERE id = ? "
             "RETURNING id",
-            (outcome, None if actual_usd is None else str(actual_usd), detail, entry_id),
+            (outcome, _decimal(actual_usd), detail, entry_id),
         )
 
     def costs(self, since_ns: int = 0, until_ns: int | None = None) -> list[CostEntry]:
@@ -332,9 +335,10 @@ class HistoryBook:
         return [_cost(row) for row in rows]
 
     def spent(self, since_ns: int) -> Decimal:
-        """What fetched requests cost since ``since_ns``."""
+        """What requests cost since ``since_ns``: fetched ones, and failed ones whose download
+        was paid for (their ``actual_usd`` is set)."""
         rows = self._db.read(
-            "SELECT actual_usd FROM cost_ledger WHERE ts_ns >= ? AND outcome = 'fetched'",
+            "SELECT actual_usd FROM cost_ledger WHERE ts_ns >= ? AND actual_usd IS NOT NULL",
             (since_ns,),
         )
         return sum((Decimal(str(value)) for (value,) in rows if value is not None), Decimal(0))
@@ -342,24 +346,7 @@ class HistoryBook:
     # -- provenance ------------------------------------------------------------------------
 
     def record_provenance(self, entry: ProvenanceRange) -> int:
-        rows = self._db.write(
-            "INSERT INTO tick_provenance (exchange, symbol, start_ns, end_ns, kind, source, "
-            "detail, rows, job_id, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING id",
-            (
-                entry.exchange,
-                entry.symbol,
-                entry.start_ns,
-                entry.end_ns,
-                entry.kind,
-                entry.source,
-                entry.detail,
-                entry.rows,
-                entry.job_id,
-                entry.created_ns or now_ns(),
-            ),
-        )
-        return int(rows[0][0])
+        return self._db.atomic(lambda execute: _insert_provenance(execute, entry))
 
     def extend_provenance(self, entry_id: int, end_ns: int, rows_added: int) -> None:
         """Grow a range as more ticks of the same origin arrive (a live session)."""
@@ -419,6 +406,52 @@ class HistoryBook:
         return int(rows[0][0]), int(rows[0][1])
 
 
+def _refresh_job(execute: Execute, job_id: int) -> None:
+    # Totals from the chunks themselves, so a resumed job never counts a chunk twice.
+    rows = execute(
+        "SELECT COUNT(*), COALESCE(SUM(rows_stored), 0), COALESCE(SUM(rows_duplicate), 0), "
+        "COALESCE(SUM(rows_rejected), 0) FROM backfill_chunks "
+        "WHERE job_id = ? AND state = 'done'",
+        (job_id,),
+    )
+    done, stored, duplicate, rejected = (int(value) for value in rows[0])
+    costs = execute(
+        "SELECT cost_usd FROM backfill_chunks WHERE job_id = ? AND state = 'done'", (job_id,)
+    )
+    cost = sum((_money(value) for (value,) in costs), Decimal(0))
+    execute(
+        "UPDATE backfill_jobs SET chunks_done = ?, rows_stored = ?, rows_duplicate = ?, "
+        "rows_rejected = ?, cost_usd = ?, updated_ns = ? WHERE id = ? RETURNING id",
+        (done, stored, duplicate, rejected, _decimal(cost), now_ns(), job_id),
+    )
+
+
+def _insert_provenance(execute: Execute, entry: ProvenanceRange) -> int:
+    rows = execute(
+        "INSERT INTO tick_provenance (exchange, symbol, start_ns, end_ns, kind, source, "
+        "detail, rows, job_id, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
+        (
+            entry.exchange,
+            entry.symbol,
+            entry.start_ns,
+            entry.end_ns,
+            entry.kind,
+            entry.source,
+            entry.detail,
+            entry.rows,
+            entry.job_id,
+            entry.created_ns or now_ns(),
+        ),
+    )
+    return int(rows[0][0])
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    """Exact text without an exponent (``str`` would give ``1E-7``)."""
+    return None if value is None else format(value, "f")
+
+
 def _money(value: Any) -> Decimal:
     return Decimal(str(value))
 
@@ -443,6 +476,7 @@ def _job(row: Sequence[Any]) -> BackfillJob:
         created_ns=int(row[15]),
         updated_ns=int(row[16]),
         id=int(row[17]),
+        dataset=row[18],
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -51,7 +51,7 @@ from ticklane.storage.base import (
     StrategyLogRow,
     SymbolInfo,
 )
-from ticklane.storage.history import HistoryBook
+from ticklane.storage.history import Execute, HistoryBook, T
 from ticklane.storage.migrations import check_applied, load_migrations
 from ticklane.storage.partitions import missing_ranges, parse_bound, partition_name
 from ticklane.storage.rows import (
@@ -872,6 +872,17 @@ class _PostgresRunner:
 
     def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._store._query(_placeholders(sql), params)
+
+    def atomic(self, work: Callable[[Execute], T]) -> T:
+        def execute(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.execute(_placeholders(statement), params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+        try:
+            with self._store._pool.connection() as conn, conn.transaction():
+                return work(execute)
+        except psycopg.Error as error:
+            raise StorageError(f"{self._store._url_shown}: {error}") from error
 
 
 def _placeholders(statement: str) -> str:

@@ -11,7 +11,7 @@ import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,7 +45,7 @@ from ticklane.storage.base import (
     StrategyLogRow,
     SymbolInfo,
 )
-from ticklane.storage.history import HistoryBook
+from ticklane.storage.history import Execute, HistoryBook, T
 from ticklane.storage.migrations import check_applied, load_migrations
 from ticklane.storage.rows import (
     QUOTE_COLUMNS,
@@ -570,6 +570,10 @@ class _SqliteRunner:
 
     def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._store._query(sql, params)
+
+    def atomic(self, work: Callable[[Execute], T]) -> T:
+        with self._store._write() as conn:
+            return work(lambda sql, params: conn.execute(sql, params).fetchall())
 
 
 def _statements(script: str) -> Iterator[str]:

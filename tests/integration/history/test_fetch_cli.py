@@ -109,9 +109,9 @@ def test_yes_spend_fetches_stores_the_trades_and_the_ledger_sums_the_cost(
     assert estimate["dataset"] == "GLBX.MDP3" and estimate["symbols"] == "ESH1"
     total = Decimal(report["total_usd"])
     assert total > 0
-    assert [Decimal(line["fetched_usd"]) for line in report["by_symbol"]] == [total]
+    assert [Decimal(line["spent_usd"]) for line in report["by_symbol"]] == [total]
     assert [line["key"] for line in report["by_symbol"]] == ["cme:ESH1"]
-    assert [Decimal(line["fetched_usd"]) for line in report["by_day"]] == [total]
+    assert [Decimal(line["spent_usd"]) for line in report["by_day"]] == [total]
 
     # The same fetch again finds the job done: a new job, every row already stored.
     again = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--yes-spend")
@@ -163,3 +163,57 @@ def test_an_unknown_schema_or_dataset_is_named(
         "-c", str(config), "fetch", *ES, *RANGE, "--dataset", "XXXX.NOPE", "--dry-run"
     )
     assert dataset.returncode == 1 and "XXXX.NOPE" in dataset.stderr
+
+
+def test_auto_reaches_databento_last_within_the_budget_and_records_the_cost(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    backfill = ("backfill", "fetch", "--source", "auto", *ES, *RANGE)
+    tight = write_config(tmp_path, databento_api, per_request="0.000001")
+    refused = api_cli.run("-c", str(tight), *backfill)
+    assert refused.returncode == 1 and "refused by the budget" in refused.stderr
+    assert gets(databento_api, "timeseries.get_range") == 0
+
+    config = write_config(tmp_path, databento_api)
+    result = api_cli.run("-c", str(config), *backfill)
+    assert result.returncode == 0, result.stderr
+    report = api_cli.json("-c", str(config), "backfill", "cost-report")
+    [line] = report["by_symbol"]
+    assert (line["requests"], line["refused"]) == (1, 1)
+    assert Decimal(report["total_usd"]) > 0
+    provenance = api_cli.json("-c", str(config), "db", "stats")["provenance"]
+    assert [(p["kind"], p["rows"]) for p in provenance] == [("databento", 4)]
+
+
+def test_resuming_a_paid_job_checks_the_budget_again(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    databento_api.server.faults["timeseries.get_range"] = [
+        Answer(500, b'{"detail": "internal error"}') for _ in range(10)
+    ]
+    config = write_config(tmp_path, databento_api)
+    assert api_cli.run("-c", str(config), "fetch", *ES, *RANGE).returncode == 1
+    job = api_cli.json("-c", str(config), "backfill", "status")["jobs"][0]
+    assert job["state"] == "failed"
+    attempts = gets(databento_api, "timeseries.get_range")
+
+    tight = write_config(tmp_path, databento_api, per_request="0.000001")
+    again = api_cli.run("-c", str(tight), "backfill", "fetch", "--job", str(job["id"]))
+    assert again.returncode == 4 and "refused by the budget" in again.stderr
+    assert gets(databento_api, "timeseries.get_range") == attempts  # nothing more asked
+
+
+def test_a_paid_download_that_turns_out_corrupt_still_counts_as_spent(
+    api_cli: Cli, databento_api: Running, tmp_path: Path
+) -> None:
+    databento_api.server.faults["timeseries.get_range"] = [
+        Answer(200, b"\x28\xb5\x2f\xfd not a zstd frame", "application/octet-stream")
+    ]
+    config = write_config(tmp_path, databento_api)
+    result = api_cli.run("-c", str(config), "fetch", *ES, *RANGE)
+    assert result.returncode == 1
+    report = api_cli.json("-c", str(config), "backfill", "cost-report")
+    [line] = report["by_symbol"]
+    assert line["failed"] == 1 and Decimal(report["total_usd"]) > 0
+    job = api_cli.json("-c", str(config), "backfill", "status")["jobs"][0]
+    assert job["state"] == "failed"

@@ -14,7 +14,7 @@ import logging
 import tempfile
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -132,7 +132,7 @@ class BinanceArchiveSource:
         size = await self._retrying.call(f"HEAD {file.name}", lambda: self._archive.size(file))
         return Estimate(records=None, bytes=size, cost_usd=Decimal(0))
 
-    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncIterator[Batch]:
+    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncGenerator[Batch, None]:
         instrument = InstrumentId.of(EXCHANGE, normalize(chunk.symbol))
         files = self._files(chunk)
         details: list[str] = []
@@ -187,7 +187,7 @@ class BinanceArchiveSource:
 
     async def _read(
         self, got: Downloaded, instrument: InstrumentId, chunk: Chunk, report: ChunkReport
-    ) -> AsyncIterator[Batch]:
+    ) -> AsyncGenerator[Batch, None]:
         """The zip's rows inside the chunk. Parsing runs in a thread one block ahead of the
         caller, so that storing a block overlaps parsing the next (memory: two blocks)."""
         blocks = await asyncio.to_thread(

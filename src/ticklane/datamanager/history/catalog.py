@@ -33,8 +33,8 @@ def build_source(
         raise ConfigError(f"source {name!r} is not one of {', '.join(SOURCE_NAMES)}")
     if schema != "trades":
         raise ConfigError(
-            f"--schema {schema}: only Databento serves other schemas than trades; "
-            "use --provider databento"
+            f"schema {schema}: only Databento serves other schemas than trades "
+            "(fetch --provider databento, or backfill --source databento)"
         )
     free = make_free_sources(settings.backfill, settings.venues)
     if wanted == AUTO:

@@ -8,8 +8,8 @@ A paid source is reached only through ``approve``, which checks the budget and m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from decimal import Decimal
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 
 from ticklane.core.errors import NoDataError, PermanentError
 from ticklane.datamanager.history.source import (
@@ -66,7 +66,7 @@ class SourceChain:
         source = self.serving(chunk.exchange, chunk.symbol)[0]
         return await source.estimate(chunk)
 
-    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncIterator[Batch]:
+    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncGenerator[Batch, None]:
         tried: list[str] = []
         for source in self.serving(chunk.exchange, chunk.symbol):
             if source.paid:
@@ -78,14 +78,15 @@ class SourceChain:
                 report.cost_usd = estimate.cost_usd
             yielded = False
             try:
-                async for batch in source.fetch(chunk, report):
-                    yielded = True
-                    yield batch
+                async with aclosing(source.fetch(chunk, report)) as batches:
+                    async for batch in batches:
+                        yielded = True
+                        yield batch
             except NoDataError as error:
                 if yielded:
                     raise
                 tried.append(f"{source.name}: {error}")
-                report.cost_usd = Decimal(0)
+                report.clear()
                 continue
             report.served_by = source.name
             report.served_kind = source.kind
@@ -95,5 +96,12 @@ class SourceChain:
         )
 
     async def aclose(self) -> None:
+        """Close every member, even when one fails to close."""
+        failures: list[BaseException] = []
         for source in self._sources:
-            await source.aclose()
+            try:
+                await source.aclose()
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
 from ticklane.config.settings import DatabentoConfig, DatabentoSymbol
-from ticklane.core.errors import PermanentError
+from ticklane.core.errors import BadDataError, PermanentError
 from ticklane.core.identifiers import check_exchange
 from ticklane.core.time import format_ns
 from ticklane.datamanager.history.source import (
@@ -36,7 +36,7 @@ from ticklane.datamanager.history.source_tools import Retrying, day_chunks
 from ticklane.venues.databento.client import DatabentoClient, Request
 from ticklane.venues.databento.dbnfile import DbnFile
 from ticklane.venues.databento.parse import Converted, DbnConverter, InstrumentMap
-from ticklane.venues.databento.schemas import TICK_SCHEMAS
+from ticklane.venues.databento.schemas import SCHEMAS, TICK_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,14 @@ class DatabentoSource:
         batch_rows: int = BATCH_ROWS,
         client: DatabentoClient | None = None,
     ) -> None:
+        if schema not in SCHEMAS:
+            raise PermanentError(
+                f"unknown databento schema {schema!r}; ticklane stores {', '.join(TICK_SCHEMAS)}"
+            )
         if schema not in TICK_SCHEMAS:
             raise PermanentError(
-                f"databento schema {schema!r} cannot be stored as ticks; "
-                f"use one of {', '.join(TICK_SCHEMAS)}"
+                f"databento schema {schema!r} gives bars, which ticklane does not store (it "
+                f"stores ticks and computes bars from them); use one of {', '.join(TICK_SCHEMAS)}"
             )
         self._config = config
         self._schema = schema
@@ -139,7 +143,7 @@ class DatabentoSource:
         self._estimates[chunk] = estimate
         return estimate
 
-    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncIterator[Batch]:
+    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncGenerator[Batch, None]:
         request = self.request(chunk)
         report.detail = str(request)
         estimate = self._estimates.pop(chunk, None)  # the job estimated it just before
@@ -150,10 +154,16 @@ class DatabentoSource:
         client = self._get_client()
         with tempfile.TemporaryDirectory(prefix="ticklane-databento-", dir=self._work_dir) as tmp:
             path = Path(tmp) / f"{_file_stem(request, chunk)}.dbn.zst"
-            await self._retrying.call(
-                f"download {request} {format_ns(chunk.start_ns)}",
-                lambda: asyncio.to_thread(client.download, request, path),
-            )
+            try:
+                await self._retrying.call(
+                    f"download {request} {format_ns(chunk.start_ns)}",
+                    lambda: asyncio.to_thread(client.download, request, path),
+                )
+            except BadDataError:
+                # The body arrived but is not valid DBN: it was billed all the same.
+                report.paid = path.exists() and path.stat().st_size > 0
+                raise
+            report.paid = True  # Databento bills the download, whatever happens next
             symbols = {request.symbols[0]: chunk.symbol}
             blocks = dbn_file_batches(
                 path, exchange=chunk.exchange, symbols=symbols, batch_rows=self._batch_rows

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import aclosing
 from typing import Protocol
 
 import msgspec
@@ -27,6 +28,7 @@ from ticklane.storage.base import InsertResult, TickStore
 from ticklane.storage.history import (
     BackfillJob,
     CostEntry,
+    CostOutcome,
     HistoryBook,
     JobChunk,
     JobKind,
@@ -101,26 +103,41 @@ def create_job(
     schema: str,
     start_ns: int,
     end_ns: int,
+    *,
+    dataset: str = "",
+    chunks: Sequence[Chunk] | None = None,
 ) -> tuple[BackfillJob, bool]:
     """The job for this request: an unfinished one asking the same (resumed, True) or a new
-    one (False)."""
+    one (False) with ``chunks`` (default: the source's plan)."""
     wanted = BackfillJob(
         kind=kind,
         source=source.name,
         exchange=exchange,
         symbols=tuple(symbols),
         schema=schema,
+        dataset=dataset,
         start_ns=start_ns,
         end_ns=end_ns,
     )
     earlier = book.find_unfinished(wanted)
     if earlier is not None:
         return earlier, True
-    chunks = plan_chunks(source, exchange, symbols, start_ns, end_ns)
+    if chunks is None:
+        chunks = plan_chunks(source, exchange, symbols, start_ns, end_ns)
     job_id = book.create_job(wanted, [(c.exchange, c.symbol, c.start_ns, c.end_ns) for c in chunks])
     job = book.job(job_id)
     assert job is not None
     return job, False
+
+
+def unfinished_chunks(book: HistoryBook, job: BackfillJob) -> list[Chunk]:
+    """The chunks of ``job`` still to fetch (what a resume would download and pay for)."""
+    assert job.id is not None
+    return [
+        Chunk(c.exchange, c.symbol, c.start_ns, c.end_ns)
+        for c in book.chunks(job.id)
+        if c.state != "done"
+    ]
 
 
 class JobRunner:
@@ -158,6 +175,7 @@ class JobRunner:
                     continue
                 finished.append(await self._run_chunk(chunk))
         except (asyncio.CancelledError, KeyboardInterrupt):
+            # Synchronous on purpose: the loop is being cancelled, and this must be written.
             self._book.set_job_state(job_id, "interrupted", "interrupted by the user")
             raise
         except Exception as error:
@@ -171,22 +189,20 @@ class JobRunner:
 
     async def _run_chunk(self, chunk: JobChunk) -> ChunkOutcome:
         spec = Chunk(chunk.exchange, chunk.symbol, chunk.start_ns, chunk.end_ns)
-        await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
         self._progress.chunk_started(chunk)
-        ledger_id = await self._open_ledger(chunk, spec)
         report = ChunkReport()
         total = InsertResult(0, 0, 0)
+        ledger_id: int | None = None
         try:
-            async for batch in self._source.fetch(spec, report):
-                result = await asyncio.to_thread(self._insert, batch)
-                total = total + result
-                self._progress.rows_stored(result.inserted + result.duplicates)
+            await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
+            ledger_id = await self._open_ledger(chunk, spec)
+            async with aclosing(self._source.fetch(spec, report)) as batches:
+                async for batch in batches:
+                    result = await asyncio.to_thread(self._insert, batch)
+                    total = total + result
+                    self._progress.rows_stored(result.inserted + result.duplicates)
         except BaseException as error:
-            await asyncio.to_thread(
-                self._book.chunk_failed, chunk.job_id, chunk.seq, _describe(error)
-            )
-            if ledger_id is not None:
-                self._book.settle_cost(ledger_id, "failed", None, _describe(error))
+            await asyncio.to_thread(self._fail_chunk, chunk, report, ledger_id, error)
             raise
         done = msgspec.structs.replace(
             chunk,
@@ -197,29 +213,70 @@ class JobRunner:
             cost_usd=report.cost_usd,
             detail=report.detail,
         )
-        provenance = None
-        if total.inserted or total.duplicates:
-            provenance = ProvenanceRange(
-                exchange=chunk.exchange,
-                symbol=chunk.symbol,
-                start_ns=chunk.start_ns,
-                end_ns=chunk.end_ns,
-                kind=(report.served_kind or self._source.kind).value,
-                source=report.served_by or self._source.name,
-                detail=report.detail,
-                rows=total.inserted,
-                job_id=chunk.job_id,
-            )
-        await asyncio.to_thread(self._book.chunk_done, done, provenance)
-        if ledger_id is not None:
-            await asyncio.to_thread(
-                self._book.settle_cost, ledger_id, "fetched", report.cost_usd, report.detail
-            )
+        await asyncio.to_thread(self._book.chunk_done, done, self._provenance(done, report))
+        await asyncio.to_thread(self._settle, chunk, report, ledger_id, "fetched", report.detail)
         self._progress.chunk_finished(done, report)
         examples = tuple(
             f"row {e.position}: {e.message}" for e in (*report.rejected, *total.rejected)
         )[:5]
         return ChunkOutcome(done, report.records_seen, examples)
+
+    def _provenance(self, done: JobChunk, report: ChunkReport) -> ProvenanceRange | None:
+        """Where the chunk's rows came from; its rows are all it holds now, stored by this
+        run or by an earlier one that was cut short."""
+        rows = done.rows_stored + done.rows_duplicate
+        if not rows:
+            return None
+        return ProvenanceRange(
+            exchange=done.exchange,
+            symbol=done.symbol,
+            start_ns=done.start_ns,
+            end_ns=done.end_ns,
+            kind=(report.served_kind or self._source.kind).value,
+            source=report.served_by or self._source.name,
+            detail=report.detail,
+            rows=rows,
+            job_id=done.job_id,
+        )
+
+    def _fail_chunk(
+        self, chunk: JobChunk, report: ChunkReport, ledger_id: int | None, error: BaseException
+    ) -> None:
+        message = _describe(error)
+        self._book.chunk_failed(chunk.job_id, chunk.seq, message)
+        self._settle(chunk, report, ledger_id, "failed", message)
+
+    def _settle(
+        self,
+        chunk: JobChunk,
+        report: ChunkReport,
+        ledger_id: int | None,
+        outcome: CostOutcome,
+        detail: str,
+    ) -> None:
+        """Close the chunk's cost-ledger row. A paid download counts as spent even when what
+        followed failed. A paid member of a source chain (which opened no row, as the chain is
+        free until a chunk reaches it) gets its row here."""
+        spent = report.cost_usd if report.paid or outcome == "fetched" else None
+        if ledger_id is not None:
+            self._book.settle_cost(ledger_id, outcome, spent, detail)
+        elif report.cost_usd > 0:
+            self._book.record_cost(
+                CostEntry(
+                    source=report.served_by or self._source.name,
+                    exchange=chunk.exchange,
+                    symbol=chunk.symbol,
+                    start_ns=chunk.start_ns,
+                    end_ns=chunk.end_ns,
+                    estimated_usd=report.cost_usd,
+                    outcome=outcome,
+                    dataset=self._dataset,
+                    schema=self._schema,
+                    actual_usd=spent,
+                    detail=detail,
+                    job_id=chunk.job_id,
+                )
+            )
 
     async def _open_ledger(self, chunk: JobChunk, spec: Chunk) -> int | None:
         if not self._source.paid:

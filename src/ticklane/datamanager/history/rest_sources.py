@@ -11,7 +11,7 @@ collected into batches of ``batch_rows`` and only rows inside the chunk are kept
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from functools import partial
 from typing import Final
@@ -91,7 +91,7 @@ class _RestSource(ABC):
         """Unknown before fetching: a REST history does not say how many trades a day has."""
         return Estimate(records=None, bytes=None, cost_usd=Decimal(0))
 
-    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncIterator[Batch]:
+    async def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncGenerator[Batch, None]:
         instrument = InstrumentId.of(self.exchange, self._normalize(chunk.symbol))
         report.detail = self._detail(instrument)
         pending: list[TradeRecord] = []

@@ -13,7 +13,7 @@ records, for each chunk stored, the source, the kind and a ``detail`` the source
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -66,10 +66,15 @@ class ChunkReport:
         self.rejected: list[RowError] = []  # rows the source could not convert (first 1,000)
         self.rejected_count = 0
         self.detail = ""  # provenance detail, e.g. "BTCUSDT-trades-2024-01-01.zip sha256=..."
-        self.cost_usd = Decimal(0)  # what the request actually cost (paid sources)
+        self.cost_usd = Decimal(0)  # what the request costs (paid sources)
+        self.paid = False  # a paid download completed: its cost is spent, whatever follows
         # Set by a source that delegates to another (the cheapest-first chain): who served it.
         self.served_by: str | None = None
         self.served_kind: ProvenanceKind | None = None
+
+    def clear(self) -> None:
+        """Forget what a source that handed the chunk over had noted."""
+        self.__init__()  # type: ignore[misc]
 
     def reject(self, errors: list[RowError]) -> None:
         self.rejected_count += len(errors)
@@ -111,7 +116,7 @@ class HistorySource(Protocol):
 
     async def estimate(self, chunk: Chunk) -> Estimate: ...
 
-    def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncIterator[Batch]:
+    def fetch(self, chunk: Chunk, report: ChunkReport) -> AsyncGenerator[Batch, None]:
         """The chunk's ticks as batches (each of one instrument, rows within the chunk's
         range), in time order, filling ``report`` as it goes. Memory stays bounded: batches
         are produced while reading, never after loading the whole chunk."""

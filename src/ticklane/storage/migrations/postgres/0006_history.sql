@@ -8,6 +8,7 @@ CREATE TABLE backfill_jobs (
     exchange       text    NOT NULL,
     symbols        text    NOT NULL,  -- comma-separated
     schema         text    NOT NULL,
+    dataset        text    NOT NULL DEFAULT '',  -- Databento's, when it is the source
     start_ns       bigint  NOT NULL,
     end_ns         bigint  NOT NULL,
     state          text    NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'interrupted')),

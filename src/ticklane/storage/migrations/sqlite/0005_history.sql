@@ -8,6 +8,7 @@ CREATE TABLE backfill_jobs (
     exchange       TEXT    NOT NULL,
     symbols        TEXT    NOT NULL,  -- comma-separated
     schema         TEXT    NOT NULL,
+    dataset        TEXT    NOT NULL DEFAULT '',  -- Databento's, when it is the source
     start_ns       INTEGER NOT NULL,
     end_ns         INTEGER NOT NULL,
     state          TEXT    NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'interrupted')),

@@ -598,7 +598,7 @@ class BackfillConfig(ConfigModel):
     binance_archive_url: NonEmptyStr = "https://data.binance.vision"
     retries: StrictInt = Field(default=5, ge=0)
     requests_per_second: dict[StrictStr, StrictFloat] = Field(
-        default_factory=lambda: {"binance": 5.0, "kraken": 1.0, "kraken_futures": 2.0}
+        default_factory=lambda: {"binance": 3.0, "kraken": 1.0, "kraken_futures": 2.0}
     )
     gap_threshold_secs: StrictFloat = Field(default=300.0, gt=0, allow_inf_nan=False)
     gap_threshold_secs_by_symbol: dict[StrictStr, StrictFloat] = Field(default_factory=dict)

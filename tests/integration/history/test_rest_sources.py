@@ -35,6 +35,7 @@ from archive_server import (
     Answer,
     Query,
     Server,
+    Trade,
     aggregate,
     recorded_binance_trades,
     serve,
@@ -66,41 +67,47 @@ def no_duplicates(data: np.ndarray[Any, Any]) -> bool:
     return len(np.unique(data["trade_id"])) == len(data)
 
 
-# --- Binance aggTrades -------------------------------------------------------------------------
+# --- Binance historicalTrades (found by aggTrades) ---------------------------------------------
 
 
 @dataclass
-class BinanceAggTrades:
-    """``GET /api/v3/aggTrades`` over recorded trades, with the old one-hour window rule."""
+class BinanceTrades:
+    """``GET /api/v3/aggTrades`` (with the old one-hour window rule) and
+    ``GET /api/v3/historicalTrades`` over the recorded trades."""
 
-    rows: list[AggTrade]
+    trades: list[Trade]
+    aggregated: list[AggTrade]
 
     def respond(self, method: str, path: str, query: Query) -> Answer:
-        if path != "/api/v3/aggTrades":
-            return Answer(404, b'{"code":-1,"msg":"no such path"}')
         limit = int(query.get("limit", ["500"])[0])
-        if "fromId" in query:
+        if path == "/api/v3/historicalTrades":
             first = int(query["fromId"][0])
-            picked = [r for r in self.rows if r.agg_id >= first]
-        else:
+            body: list[dict[str, object]] = [
+                {"id": r.trade_id, "price": r.price, "qty": r.qty,
+                 "quoteQty": str(Decimal(r.price) * Decimal(r.qty)), "time": r.time_ms,
+                 "isBuyerMaker": r.buyer_is_maker, "isBestMatch": True}
+                for r in self.trades if r.trade_id >= first
+            ][:limit]  # fmt: skip
+        elif path == "/api/v3/aggTrades":
             start, end = int(query["startTime"][0]), int(query["endTime"][0])
             if end - start > HOUR_MS:
                 return Answer(
                     400, b'{"code":-1127,"msg":"More than 1 hours between startTime and endTime."}'
                 )
-            picked = [r for r in self.rows if start <= r.time_ms <= end]
-        body = [
-            {"a": r.agg_id, "p": r.price, "q": f"{r.qty:f}", "f": r.first_id, "l": r.last_id,
-             "T": r.time_ms, "m": r.buyer_is_maker, "M": True}
-            for r in picked[:limit]
-        ]  # fmt: skip
+            body = [
+                {"a": r.agg_id, "p": r.price, "q": f"{r.qty:f}", "f": r.first_id,
+                 "l": r.last_id, "T": r.time_ms, "m": r.buyer_is_maker, "M": True}
+                for r in self.aggregated if start <= r.time_ms <= end
+            ][:limit]  # fmt: skip
+        else:
+            return Answer(404, b'{"code":-1,"msg":"no such path"}')
         return Answer(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
-def agg_array(rows: list[AggTrade]) -> np.ndarray[Any, Any]:
+def trade_array(rows: list[Trade]) -> np.ndarray[Any, Any]:
     return np.array(
         [
-            (r.time_ms * NANOS_PER_MILLI, r.agg_id, price_to_raw(r.price), quantity_to_raw(r.qty),
+            (r.time_ms * NANOS_PER_MILLI, r.trade_id, price_to_raw(r.price), quantity_to_raw(r.qty),
              2 if r.buyer_is_maker else 1, r.buyer_is_maker)
             for r in rows
         ],
@@ -109,99 +116,101 @@ def agg_array(rows: list[AggTrade]) -> np.ndarray[Any, Any]:
 
 
 @pytest.fixture(scope="module")
-def agg_rows(shared_data: Path) -> list[AggTrade]:
-    return aggregate(recorded_binance_trades(shared_data))
+def trades(shared_data: Path) -> list[Trade]:
+    return recorded_binance_trades(shared_data)
 
 
 @pytest.fixture
-def binance(agg_rows: list[AggTrade]) -> Iterator[tuple[str, Server]]:
-    server = Server(BinanceAggTrades(agg_rows).respond)
+def binance(trades: list[Trade]) -> Iterator[tuple[str, Server]]:
+    server = Server(BinanceTrades(trades, aggregate(trades)).respond)
     with serve(server) as url:
         yield url, server
 
 
-def binance_chunk(agg_rows: list[AggTrade]) -> Chunk:
+def binance_chunk(trades: list[Trade]) -> Chunk:
     """From 2.5 hours before the first recorded trade (two empty windows) to mid-capture."""
-    start_ms = agg_rows[0].time_ms - 5 * HOUR_MS // 2
+    start_ms = trades[0].time_ms - 5 * HOUR_MS // 2
     return Chunk(
-        "binance", "BTCUSDT", start_ms * NANOS_PER_MILLI, agg_rows[1500].time_ms * NANOS_PER_MILLI
+        "binance", "BTCUSDT", start_ms * NANOS_PER_MILLI, trades[1500].time_ms * NANOS_PER_MILLI
     )
 
 
 def test_binance_pages_cover_the_chunk_exactly_without_duplicates(
-    binance: tuple[str, Server], agg_rows: list[AggTrade]
+    binance: tuple[str, Server], trades: list[Trade]
 ) -> None:
     url, server = binance
-    chunk = binance_chunk(agg_rows)
+    chunk = binance_chunk(trades)
     source = BinanceRestSource(url, page_size=200, batch_rows=500, requests_per_second=0)
 
     data, report = fetch_all(source, chunk)
 
-    inside = [r for r in agg_rows if chunk.start_ns <= r.time_ms * NANOS_PER_MILLI < chunk.end_ns]
-    assert np.array_equal(data, agg_array(inside)) and no_duplicates(data)
-    queries = [query for _, _, query in server.requests]
-    assert [("startTime" in q, "fromId" in q) for q in queries[:4]] == [
-        (True, False), (True, False), (True, False), (False, True),
-    ]  # fmt: skip
+    inside = [r for r in trades if chunk.start_ns <= r.time_ms * NANOS_PER_MILLI < chunk.end_ns]
+    assert np.array_equal(data, trade_array(inside)) and no_duplicates(data)
+    paths = [path for _, path, _ in server.requests]
+    # Two empty hour windows, the window holding the first trade, then id pages only.
+    assert paths[:4] == ["/api/v3/aggTrades"] * 3 + ["/api/v3/historicalTrades"]
+    assert set(paths[4:]) == {"/api/v3/historicalTrades"}
+    first_page = server.requests[3][2]
+    assert first_page["fromId"] == [str(inside[0].trade_id)]
     assert report.records_seen >= len(inside)
-    assert "aggTrades symbol=BTCUSDT" in report.detail
+    assert "historicalTrades symbol=BTCUSDT" in report.detail
 
 
 def test_binance_429_with_retry_after_is_waited_out_then_succeeds(
-    binance: tuple[str, Server], agg_rows: list[AggTrade]
+    binance: tuple[str, Server], trades: list[Trade]
 ) -> None:
     url, server = binance
     server.faults.append(
         Answer(429, b'{"code":-1003,"msg":"Too many requests"}', {"Retry-After": "0.3"})
     )
     source = BinanceRestSource(url, page_size=500, requests_per_second=0, backoff_s=0.001)
-    chunk = binance_chunk(agg_rows)
+    chunk = binance_chunk(trades)
     started = time.monotonic()
 
     data, _ = fetch_all(source, chunk)
 
     assert time.monotonic() - started >= 0.3
-    inside = [r for r in agg_rows if chunk.start_ns <= r.time_ms * NANOS_PER_MILLI < chunk.end_ns]
-    assert np.array_equal(data, agg_array(inside))
+    inside = [r for r in trades if chunk.start_ns <= r.time_ms * NANOS_PER_MILLI < chunk.end_ns]
+    assert np.array_equal(data, trade_array(inside))
     assert server.requests[0] == server.requests[1]  # the same request, asked again
 
 
 def test_binance_500_is_retried_then_gives_up_with_a_transient_error(
-    binance: tuple[str, Server], agg_rows: list[AggTrade]
+    binance: tuple[str, Server], trades: list[Trade]
 ) -> None:
     url, server = binance
     server.faults.extend(Answer(500, b"internal error") for _ in range(10))
     source = BinanceRestSource(url, retries=2, requests_per_second=0, backoff_s=0.001)
 
     with pytest.raises(TransientError, match="failed 3 times, giving up") as caught:
-        fetch_all(source, binance_chunk(agg_rows))
+        fetch_all(source, binance_chunk(trades))
 
     assert "/api/v3/aggTrades" in str(caught.value) and "HTTP 500" in str(caught.value)
     assert len(server.requests) == 3
 
 
 def test_binance_400_fails_at_once_naming_the_url(
-    binance: tuple[str, Server], agg_rows: list[AggTrade]
+    binance: tuple[str, Server], trades: list[Trade]
 ) -> None:
     url, server = binance
     server.faults.append(Answer(400, b'{"code":-1121,"msg":"Invalid symbol."}'))
     source = BinanceRestSource(url, retries=5, requests_per_second=0)
 
     with pytest.raises(PermanentError, match="HTTP 400") as caught:
-        fetch_all(source, binance_chunk(agg_rows))
+        fetch_all(source, binance_chunk(trades))
 
     assert "/api/v3/aggTrades" in str(caught.value) and "Invalid symbol" in str(caught.value)
     assert len(server.requests) == 1
 
 
 def test_requests_are_paced_by_the_configured_rate(
-    binance: tuple[str, Server], agg_rows: list[AggTrade]
+    binance: tuple[str, Server], trades: list[Trade]
 ) -> None:
     url, server = binance
     source = BinanceRestSource(url, page_size=500, requests_per_second=20)
     started = time.monotonic()
 
-    fetch_all(source, binance_chunk(agg_rows))
+    fetch_all(source, binance_chunk(trades))
 
     assert time.monotonic() - started >= (len(server.requests) - 1) / 20
 

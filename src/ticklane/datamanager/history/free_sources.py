@@ -29,7 +29,7 @@ __all__ = [
     "make_free_sources",
 ]
 
-_DEFAULT_PACE = {"binance": 5.0, "kraken": 1.0, "kraken_futures": 2.0}
+_DEFAULT_PACE = {"binance": 3.0, "kraken": 1.0, "kraken_futures": 2.0}
 
 
 def make_free_sources(

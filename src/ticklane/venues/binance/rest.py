@@ -86,6 +86,19 @@ class BinanceRestClient(RestClient):
             for row in rows
         ]
 
+    async def first_trade_id(self, symbol: str, start_ms: int, end_ms: int) -> int | None:
+        """The ``@trade`` id of the first trade in ``[start_ms, end_ms]`` (inclusive ms), or
+        None when there is none: ``/api/v3/aggTrades`` finds trades by time, and its ``f``
+        field names the first trade of an aggregate (weight 4)."""
+        params = {"symbol": normalize(symbol), "startTime": start_ms, "endTime": end_ms, "limit": 1}
+        body = await self.get("/api/v3/aggTrades", params)
+        rows = decode_body(EXCHANGE, body, schemas.REST_AGG_TRADES, "aggTrades")
+        if not rows:
+            return None
+        if rows[0].first_trade_id < 0:
+            raise BadDataError(f"binance: aggTrades row {rows[0].agg_id} has no first trade id")
+        return rows[0].first_trade_id
+
     async def exchange_info(self, symbols: list[str] | None = None) -> list[InstrumentInfo]:
         """``GET /api/v3/exchangeInfo`` (weight 20): every symbol, or only ``symbols``."""
         return instruments_from_exchange_info(await self._exchange_info_body(symbols))

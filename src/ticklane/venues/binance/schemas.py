@@ -108,6 +108,7 @@ class RestAggTrade(msgspec.Struct, frozen=True, gc=False):
     quantity: str = field(name="q")
     trade_time: int = field(name="T")
     buyer_is_maker: bool = field(name="m")
+    first_trade_id: int = field(name="f", default=-1)  # the first ``@trade`` id it aggregates
 
 
 class SymbolFilter(msgspec.Struct, frozen=True, gc=False):

@@ -61,6 +61,9 @@ _RETURNS: Final = Context(prec=20)  # period returns: more digits than a float k
 YEAR_NS: Final = 365 * NANOS_PER_DAY  # the crypto calendar: 365 days, trading around the clock
 
 EquityCurve = Sequence[tuple[int, Decimal]]
+_TIME: Final = operator.itemgetter(0)  # of an equity-curve point
+_EQUITY: Final = operator.itemgetter(1)
+_ZERO: Final = Decimal(0)
 
 
 class Metrics(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,7 +101,7 @@ def compute_metrics(
     """The metrics of a run that started with ``initial_cash`` and marked ``equity_curve``."""
     times = _times(equity_curve, bar_type)
     _check_inputs(times, initial_cash)
-    equities = [initial_cash, *(equity for _, equity in equity_curve)]
+    equities = [initial_cash, *map(_EQUITY, equity_curve)]
     final_equity = equities[-1]
     per_year = periods_per_year(bar_type, equity_curve)
     returns = period_returns(equities)
@@ -153,15 +156,14 @@ def periods_per_year(bar_type: BarType, equity_curve: EquityCurve) -> float | No
 
 def period_returns(equities: Sequence[Decimal]) -> list[float]:
     """Simple returns between consecutive equities, skipping periods opened at equity <= 0."""
-    # In Decimal, so equal growth gives equal floats (a flat curve has a stdev of exactly 0).
     # In Decimal, so equal growth gives equal floats (a flat curve has a stdev of exactly 0);
     # the quotient to 20 digits, more than a float holds (faster than 28), and an unchanged
     # equity (every bar without a position) is 0.0 without a division.
-    divide = _RETURNS.divide
+    divide, zero = _RETURNS.divide, _ZERO
     return [
         0.0 if current == previous else float(divide(current - previous, previous))
         for previous, current in pairwise(equities)
-        if previous > 0
+        if previous > zero
     ]
 
 
@@ -228,7 +230,7 @@ def _times(equity_curve: EquityCurve, bar_type: BarType) -> list[int]:
         return [0]
     first = equity_curve[0][0]
     opening = first - bar_type.timeframe.nanos if bar_type.timeframe is not None else first
-    return [opening, *(ts for ts, _ in equity_curve)]
+    return [opening, *map(_TIME, equity_curve)]
 
 
 def _check_inputs(times: Sequence[int], initial_cash: Decimal) -> None:

@@ -1,5 +1,9 @@
 """Orders and what happens to them: the simulated exchange emits these, the portfolio and the
-strategy log consume them. Quantities and prices are exact ``Decimal``; times are UTC ns."""
+strategy log consume them. Quantities and prices are exact ``Decimal``; times are UTC ns.
+
+They hold only strings, numbers, enum members and ``InstrumentId``s, so they can never be part
+of a reference cycle: ``gc=False`` keeps them out of the garbage collector, which a backtest's
+thousands of orders would otherwise trigger again and again."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ class Liquidity(Enum):
     TAKER = "taker"  # a market order, a limit order marketable on arrival, a triggered stop
 
 
-class Order(msgspec.Struct, frozen=True):
+class Order(msgspec.Struct, frozen=True, gc=False):
     """An order as submitted. Size: ``quantity``, else ``equity_fraction`` of the account's
     equity, resolved to a quantity at the fill price. ``limit_price`` belongs to limit orders
     and ``stop_price`` to stop orders (see ``ticklane.sim.fills``)."""
@@ -35,14 +39,14 @@ class Order(msgspec.Struct, frozen=True):
     stop_price: Decimal | None = None
 
 
-class OrderAccepted(msgspec.Struct, frozen=True):
+class OrderAccepted(msgspec.Struct, frozen=True, gc=False):
     client_order_id: str
     account_id: str
     locked: Decimal  # funds locked for this order, in the account's currency (0 for sells)
     ts_event: int
 
 
-class OrderFilled(msgspec.Struct, frozen=True):
+class OrderFilled(msgspec.Struct, frozen=True, gc=False):
     """A complete fill (the simulator fills whole orders)."""
 
     client_order_id: str
@@ -57,14 +61,14 @@ class OrderFilled(msgspec.Struct, frozen=True):
     ts_event: int
 
 
-class OrderRejected(msgspec.Struct, frozen=True):
+class OrderRejected(msgspec.Struct, frozen=True, gc=False):
     client_order_id: str
     account_id: str
     reason: str  # e.g. "insufficient funds: need 1050.25 USDT, 1000 available"
     ts_event: int
 
 
-class OrderCanceled(msgspec.Struct, frozen=True):
+class OrderCanceled(msgspec.Struct, frozen=True, gc=False):
     client_order_id: str
     account_id: str
     released: Decimal

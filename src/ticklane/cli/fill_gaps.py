@@ -105,14 +105,12 @@ def _symbols(store: TickStore, exchange: str, given: str | None) -> list[str]:
 async def _fill_all(
     settings: Settings, store: TickStore, gaps: list[FoundGap], yes_spend: bool
 ) -> list[GapResult]:
-    results: list[GapResult] = []
-    for gap in gaps:
-        source = build_source("auto", settings, approve=budget_approver(settings, store, yes_spend))
-        try:
-            results.append(await _fill(store, source, gap))
-        finally:
-            await source.aclose()
-    return results
+    # One source for every gap: gaps in one day share that day's archive download.
+    source = build_source("auto", settings, approve=budget_approver(settings, store, yes_spend))
+    try:
+        return [await _fill(store, source, gap) for gap in gaps]
+    finally:
+        await source.aclose()
 
 
 async def _fill(store: TickStore, source: HistorySource, gap: FoundGap) -> GapResult:

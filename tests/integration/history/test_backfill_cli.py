@@ -263,3 +263,23 @@ def test_status_of_an_empty_store_and_of_an_unknown_job(cli_sqlite: Cli) -> None
         ]
         == "0"
     )
+
+
+def test_gaps_in_one_day_are_filled_from_one_download_of_its_zip(
+    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+) -> None:
+    config = (REPO / "config" / "test.toml").read_text()
+    path = tmp_path / "one-download.toml"
+    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
+    assert cli_sqlite.run(*fetch_args(path, end_day=1)).returncode == 0
+    gaps = cli_sqlite.json(
+        "-c", str(path), "backfill", "fill-gaps", "--symbols", "BTCUSDT",
+        "--threshold-secs", "2", "--dry-run",
+    )["gaps"]  # fmt: skip
+    assert len(gaps) == 2  # two silences of over 2 s in the recorded day
+
+    filled = cli_sqlite.json(
+        "-c", str(path), "backfill", "fill-gaps", "--symbols", "BTCUSDT", "--threshold-secs", "2"
+    )
+    assert [r["outcome"] for r in filled["results"]] == ["quiet", "quiet"]
+    assert archive.downloads(zip_path(0)) == 2  # the first fetch, then once for both gaps

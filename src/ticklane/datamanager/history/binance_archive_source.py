@@ -88,6 +88,10 @@ class BinanceArchiveSource:
         self._work_dir = work_dir
         self._chunk_rows = chunk_rows
         self._now = now or (lambda: datetime.now(UTC))
+        # The last zip read in full, kept until the next download or aclose: fill-gaps asks
+        # for several stretches of one day, and a day's zip is worth one download.
+        self._kept: Downloaded | None = None
+        self._kept_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def name(self) -> str:
@@ -136,23 +140,44 @@ class BinanceArchiveSource:
         instrument = InstrumentId.of(EXCHANGE, normalize(chunk.symbol))
         files = self._files(chunk)
         details: list[str] = []
-        with tempfile.TemporaryDirectory(prefix="ticklane-archive-", dir=self._work_dir) as tmp:
-            while files:
-                file = files.pop(0)
-                got = await self._download(file, Path(tmp))
-                if isinstance(got, NotPublished):
-                    if file.period == "monthly":
-                        files = self._daily_files(chunk) + files  # not yet: its days instead
-                        continue
-                    raise not_published_error(got, self._now())
-                details.append(f"{got.file.name} sha256={got.sha256}")
-                report.detail = "; ".join(details)
-                async for batch in self._read(got, instrument, chunk, report):
-                    yield batch
-                got.path.unlink(missing_ok=True)
+        while files:
+            file = files.pop(0)
+            got = self._reusable(file) or await self._download(file, self._directory())
+            if isinstance(got, NotPublished):
+                if file.period == "monthly":
+                    files = self._daily_files(chunk) + files  # not yet: its days instead
+                    continue
+                raise not_published_error(got, self._now())
+            details.append(f"{got.file.name} sha256={got.sha256}")
+            report.detail = "; ".join(details)
+            async for batch in self._read(got, instrument, chunk, report):
+                yield batch
+            self._keep(got)
 
     async def aclose(self) -> None:
+        self._kept = None
+        if self._kept_dir is not None:
+            self._kept_dir.cleanup()
+            self._kept_dir = None
         await self._archive.aclose()
+
+    def _directory(self) -> Path:
+        if self._kept_dir is None:
+            self._kept_dir = tempfile.TemporaryDirectory(
+                prefix="ticklane-archive-", dir=self._work_dir
+            )
+        return Path(self._kept_dir.name)
+
+    def _reusable(self, file: ArchiveFile) -> Downloaded | None:
+        kept = self._kept
+        if kept is not None and kept.file == file and kept.path.exists():
+            return kept
+        return None
+
+    def _keep(self, got: Downloaded) -> None:
+        if self._kept is not None and self._kept.path != got.path:
+            self._kept.path.unlink(missing_ok=True)
+        self._kept = got
 
     # --- internals -----------------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ from ticklane.cli.history import (
 from ticklane.core.time import parse_datetime
 from ticklane.datamanager.history.budget import usd
 from ticklane.datamanager.history.catalog import AUTO, SOURCE_NAMES, build_source
-from ticklane.storage.history import CostEntry
+from ticklane.datamanager.history.jobs import running_elsewhere
+from ticklane.storage.history import BackfillJob, CostEntry
 
 app = typer.Typer(
     help="Backfill jobs with cost tracking: estimate, fetch, fill-gaps, status, cost-report.",
@@ -194,7 +195,7 @@ def status(
                     j.source,
                     f"{j.exchange}:{','.join(j.symbols)}",
                     f"{short_time(j.start_ns)[:16]} .. {short_time(j.end_ns)[:16]}",
-                    j.state + (f" ({_short(j.error)})" if j.error else ""),
+                    _state(j),
                     f"{j.chunks_done}/{j.chunks_total}",
                     f"{j.rows_stored:,}",
                     f"{usd(j.cost_usd)}",
@@ -282,3 +283,11 @@ def _grouped(entries: list[CostEntry], by: str) -> list[CostLine]:
 def _short(text: str, width: int = 48) -> str:
     """An error cut to fit a table cell (``status --job ID`` shows it whole)."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _state(job: BackfillJob) -> str:
+    """The job's state as a reader needs it: a job marked running whose process is gone was
+    cut short (resume it)."""
+    if job.state == "running" and running_elsewhere(job) is None and job.owner:
+        return "stopped: its process is gone (resume it)"
+    return job.state + (f" ({_short(job.error)})" if job.error else "")

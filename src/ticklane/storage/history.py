@@ -68,6 +68,7 @@ class BackfillJob(msgspec.Struct, frozen=True, kw_only=True):
     created_ns: int = 0
     updated_ns: int = 0
     id: int | None = None
+    owner: str = ""  # "host:pid" of the process that last ran it
 
 
 class JobChunk(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,7 +143,7 @@ class ProvenanceSummary(msgspec.Struct, frozen=True):
 _JOB_COLUMNS: Final = (
     "kind, source, exchange, symbols, schema, start_ns, end_ns, state, chunks_total, "
     "chunks_done, rows_stored, rows_duplicate, rows_rejected, cost_usd, error, created_ns, "
-    "updated_ns, id, dataset"
+    "updated_ns, id, dataset, owner"
 )
 _CHUNK_COLUMNS: Final = (
     "job_id, seq, exchange, symbol, start_ns, end_ns, state, rows_stored, rows_duplicate, "
@@ -233,6 +234,16 @@ class HistoryBook:
             ),
         )
         return _job(rows[0]) if rows else None
+
+    def claim_job(self, job_id: int, owner: str, seen_owner: str) -> bool:
+        """Mark the job running by ``owner`` if its owner is still ``seen_owner`` (what the
+        caller checked); False when another process claimed it in between."""
+        rows = self._db.write(
+            "UPDATE backfill_jobs SET state = 'running', owner = ?, error = NULL, updated_ns = ? "
+            "WHERE id = ? AND owner = ? RETURNING id",
+            (owner, now_ns(), job_id, seen_owner),
+        )
+        return bool(rows)
 
     def set_job_state(self, job_id: int, state: JobState, error: str | None = None) -> None:
         self._db.write(
@@ -477,6 +488,7 @@ def _job(row: Sequence[Any]) -> BackfillJob:
         updated_ns=int(row[16]),
         id=int(row[17]),
         dataset=row[18],
+        owner=row[19],
     )
 
 

@@ -283,3 +283,41 @@ def test_gaps_in_one_day_are_filled_from_one_download_of_its_zip(
     )
     assert [r["outcome"] for r in filled["results"]] == ["quiet", "quiet"]
     assert archive.downloads(zip_path(0)) == 2  # the first fetch, then once for both gaps
+
+
+def test_a_job_another_live_process_runs_is_not_run_twice(
+    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+) -> None:
+    config = (REPO / "config" / "test.toml").read_text()
+    path = tmp_path / "twice.toml"
+    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
+    archive.hold(zip_path(1))
+    first = start(cli_sqlite, *fetch_args(path))
+    try:
+        assert archive.reached.wait(60)
+        second = cli_sqlite.run(*fetch_args(path))
+        assert second.returncode == 1
+        assert f"being run by process {first.pid}" in second.stderr
+    finally:
+        archive.release.set()
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stderr
+    assert archive.downloads(zip_path(0)) == 1
+
+
+def test_status_says_when_a_running_job_lost_its_process(
+    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+) -> None:
+    config = (REPO / "config" / "test.toml").read_text()
+    path = tmp_path / "lost.toml"
+    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
+    archive.hold(zip_path(1))
+    process = start(cli_sqlite, *fetch_args(path))
+    try:
+        assert archive.reached.wait(60)
+        process.kill()
+        process.communicate(timeout=10)
+    finally:
+        archive.release.set()
+    shown = cli_sqlite.run("-c", str(path), "backfill", "status")
+    assert "stopped: its process is gone" in shown.stdout

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
 from collections.abc import Sequence
 from contextlib import aclosing
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -36,6 +39,8 @@ from ticklane.storage.history import (
 )
 
 log = logging.getLogger(__name__)
+
+STALE_ELSEWHERE_NS: Final = 3_600 * 1_000_000_000  # a job of another host idle this long is free
 
 
 class JobProgress(Protocol):
@@ -168,7 +173,7 @@ class JobRunner:
         chunks = await asyncio.to_thread(self._book.chunks, job_id)
         skipped = sum(1 for c in chunks if c.state == "done")
         finished: list[ChunkOutcome] = []
-        await asyncio.to_thread(self._book.set_job_state, job_id, "running")
+        await asyncio.to_thread(self._claim, job_id)
         try:
             for chunk in chunks:
                 if chunk.state == "done":
@@ -186,6 +191,17 @@ class JobRunner:
         final = await asyncio.to_thread(self._book.job, job_id)
         assert final is not None
         return JobOutcome(final, tuple(finished), skipped)
+
+    def _claim(self, job_id: int) -> None:
+        """Take the job for this process, unless a live one runs it (two processes fetching
+        the same chunks would store and pay twice)."""
+        current = self._book.job(job_id)
+        assert current is not None
+        busy = running_elsewhere(current)
+        if busy is not None:
+            raise PermanentError(f"backfill job {job_id} is {busy}; wait for it or stop it")
+        if not self._book.claim_job(job_id, process_owner(), current.owner):
+            raise PermanentError(f"backfill job {job_id} was just started by another process")
 
     async def _run_chunk(self, chunk: JobChunk) -> ChunkOutcome:
         spec = Chunk(chunk.exchange, chunk.symbol, chunk.start_ns, chunk.end_ns)
@@ -303,6 +319,35 @@ class JobRunner:
             return self._store.insert_trades(batch)
         assert isinstance(batch, QuoteColumns)
         return self._store.insert_quotes(batch)
+
+
+def process_owner() -> str:
+    """``host:pid`` of this process, recorded on the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def running_elsewhere(job: BackfillJob) -> str | None:
+    """Why another process must be running ``job`` (None when none is): it is marked running
+    by a process of this host that is still alive, or by another host within the last hour
+    (whose processes this one cannot see)."""
+    if job.state != "running" or not job.owner or job.owner == process_owner():
+        return None
+    host, _, pid = job.owner.rpartition(":")
+    if host == socket.gethostname():
+        return f"being run by process {pid}" if pid.isdigit() and _alive(int(pid)) else None
+    if time.time_ns() - job.updated_ns < STALE_ELSEWHERE_NS:
+        return f"being run on {host} (process {pid}), updated less than an hour ago"
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _describe(error: BaseException) -> str:

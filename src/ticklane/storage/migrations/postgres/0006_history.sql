@@ -19,6 +19,7 @@ CREATE TABLE backfill_jobs (
     rows_rejected  bigint  NOT NULL DEFAULT 0,
     cost_usd       numeric NOT NULL DEFAULT 0,
     error          text,
+    owner          text  NOT NULL DEFAULT '',  -- host:pid of the process running it
     created_ns     bigint  NOT NULL,
     updated_ns     bigint  NOT NULL
 );

@@ -19,6 +19,7 @@ CREATE TABLE backfill_jobs (
     rows_rejected  INTEGER NOT NULL DEFAULT 0,
     cost_usd       TEXT    NOT NULL DEFAULT '0',
     error          TEXT,
+    owner          TEXT  NOT NULL DEFAULT '',  -- host:pid of the process running it
     created_ns     INTEGER NOT NULL,
     updated_ns     INTEGER NOT NULL
 );

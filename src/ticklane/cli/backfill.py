@@ -45,7 +45,7 @@ from ticklane.core.time import parse_datetime
 from ticklane.datamanager.history.budget import usd
 from ticklane.datamanager.history.catalog import AUTO, SOURCE_NAMES, build_source
 from ticklane.datamanager.history.jobs import running_elsewhere
-from ticklane.storage.history import BackfillJob, CostEntry
+from ticklane.storage.history import BackfillJob, CostEntry, JobChunk
 
 app = typer.Typer(
     help="Backfill jobs with cost tracking: estimate, fetch, fill-gaps, status, cost-report.",
@@ -148,62 +148,69 @@ def status(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Show backfill jobs (state, progress, rows, cost, error) and where stored ticks came
-    from."""
+    from; with --job, that job's chunks."""
     with opened_store(ctx) as store:
         book = store.history
         if job is not None:
             found = book.job(job)
             if found is None:
                 fail(f"no backfill job {job}", 2)
-            chunks = book.chunks(job)
-            if output is OutputFormat.JSON:
-                print_json({"job": found, "chunks": chunks})
-                return
-            print_table(
-                f"job {job}: {found.kind} from {found.source}, {found.state}",
-                ["seq", "instrument", "from", "to", "state", "rows", "fetches", "detail"],
-                [
-                    (
-                        c.seq,
-                        f"{c.exchange}:{c.symbol}",
-                        short_time(c.start_ns),
-                        short_time(c.end_ns),
-                        c.state,
-                        f"{c.rows_stored:,}",
-                        c.fetches,
-                        c.error or c.detail,
-                    )
-                    for c in chunks
-                ],
-            )
+            _show_job(found, book.chunks(job), output)
             return
         jobs = book.jobs(limit)
         provenance = book.provenance_summary()
     if output is OutputFormat.JSON:
         print_json({"jobs": jobs, "provenance": provenance})
         return
+    _show_jobs(jobs)
+    show_provenance(provenance)
+
+
+def _show_job(job: BackfillJob, chunks: list[JobChunk], output: OutputFormat) -> None:
+    if output is OutputFormat.JSON:
+        print_json({"job": job, "chunks": chunks})
+        return
+    print_table(
+        f"job {job.id}: {job.kind} from {job.source}, {_state(job)}",
+        ["seq", "instrument", "from", "to", "state", "rows", "fetches", "detail"],
+        [
+            (
+                c.seq,
+                f"{c.exchange}:{c.symbol}",
+                short_time(c.start_ns),
+                short_time(c.end_ns),
+                c.state,
+                f"{c.rows_stored:,}",
+                c.fetches,
+                c.error or c.detail,
+            )
+            for c in chunks
+        ],
+    )
+
+
+def _show_jobs(jobs: list[BackfillJob]) -> None:
     if not jobs:
         out.print("no backfill jobs yet")
-    else:
-        print_table(
-            "backfill jobs",
-            ["id", "kind", "source", "instruments", "range", "state", "chunks", "rows", "cost"],
-            [
-                (
-                    j.id,
-                    j.kind,
-                    j.source,
-                    f"{j.exchange}:{','.join(j.symbols)}",
-                    f"{short_time(j.start_ns)[:16]} .. {short_time(j.end_ns)[:16]}",
-                    _state(j),
-                    f"{j.chunks_done}/{j.chunks_total}",
-                    f"{j.rows_stored:,}",
-                    f"{usd(j.cost_usd)}",
-                )
-                for j in jobs
-            ],
-        )
-    show_provenance(provenance)
+        return
+    print_table(
+        "backfill jobs",
+        ["id", "kind", "source", "instruments", "range", "state", "chunks", "rows", "cost"],
+        [
+            (
+                j.id,
+                j.kind,
+                j.source,
+                f"{j.exchange}:{','.join(j.symbols)}",
+                f"{short_time(j.start_ns)[:16]} .. {short_time(j.end_ns)[:16]}",
+                _state(j),
+                f"{j.chunks_done}/{j.chunks_total}",
+                f"{j.rows_stored:,}",
+                usd(j.cost_usd),
+            )
+            for j in jobs
+        ],
+    )
 
 
 class CostLine(msgspec.Struct):

@@ -211,7 +211,7 @@ def test_a_schema_the_dataset_lacks_is_permanent_and_named(databento_api: Runnin
 
 
 def test_a_schema_that_is_not_ticks_is_refused_before_any_request() -> None:
-    with pytest.raises(PermanentError, match="'ohlcv-1m' gives bars, which ticklane does not store"):
+    with pytest.raises(PermanentError, match="'ohlcv-1m' gives bars, which ticklane does not"):
         DatabentoSource(DatabentoConfig(api_key="k"), schema="ohlcv-1m")
 
 

@@ -162,6 +162,38 @@ def measure(name: str, run: Callable[[], int]) -> tuple[str, int, float, float]:
     return name, rows, seconds, peak_rss_mib()
 
 
+def import_section(
+    name: str,
+    module: str,
+    description: str,
+    unit: str,
+    target: int,
+    results: list[tuple[str, int, float, float]],
+) -> str:
+    """The RESULTS.md section of an import benchmark: one row per phase, the phases that
+    store judged against ``target`` (``unit``/s)."""
+    lines = [
+        f"## {name}",
+        "",
+        f"`python -m benchmarks.{module} --write-results` on "
+        f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start.",
+        "",
+        description,
+        "",
+        f"| phase | {unit} | seconds | {unit}/s | peak RSS MiB | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for phase, rows, seconds, rss in results:
+        rate = rows / seconds
+        met = "met" if rate >= target else "not met"
+        verdict = f"≥ {target:,}: {met}" if "store" in phase else "-"
+        lines.append(
+            f"| {phase} | {rows:,} | {seconds:.1f} | {rate:,.0f} | {rss:,.0f} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def parse_only(path: Path, chunk_rows: int) -> int:
     rows = 0
     for block in read_trade_file(path, exchange="binance", symbol="BTCUSDT", chunk_rows=chunk_rows):
@@ -260,28 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"fetch + store into {backend}", lambda: fetch(url, args.chunk_rows, store)
                     )
                 )
-    lines = [
-        "## archive import",
-        "",
-        f"`python -m benchmarks.bench_archive --write-results` on "
-        f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start.",
-        "",
+    description = (
         f"Archive import: {args.rows:,} trades, {ZIP_NAME} {size / 2**20:,.1f} MiB zipped, "
-        f"chunk_rows {args.chunk_rows:,}",
-        "",
-        "| phase | rows | seconds | ticks/s | peak RSS MiB | target |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for name, rows, seconds, rss in results:
-        rate = rows / seconds
-        stored = "stored" in name or "store" in name
-        met = "met" if rate >= 300000 else "not met"
-        verdict = f"≥ 300,000: {met}" if stored else "-"
-        lines.append(
-            f"| {name} | {rows:,} | {seconds:.1f} | {rate:,.0f} | {rss:,.0f} | {verdict} |"
-        )
-    section = "\n".join(lines) + "\n"
+        f"chunk_rows {args.chunk_rows:,}"
+    )
+    section = import_section(
+        "archive import", "bench_archive", description, "ticks", 300_000, results
+    )
     print(section)
     if args.write_results:
         write_section("archive import", section)

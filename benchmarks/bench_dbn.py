@@ -20,8 +20,6 @@ The figures are printed (Markdown) to stdout; progress goes to stderr. The issue
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,7 +29,7 @@ from typing import Final
 import numpy as np
 import zstandard
 
-from benchmarks.bench_archive import measure, progress
+from benchmarks.bench_archive import import_section, measure, progress
 from benchmarks.bench_storage import DEFAULT_PG_URL, WORK_DIR, postgres_store, sqlite_store
 from benchmarks.results import write_section
 from ticklane.datamanager.history.databento_source import dbn_file_batches
@@ -124,28 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    lines = [
-        "## DBN import",
-        "",
-        f"`python -m benchmarks.bench_dbn --write-results` on "
-        f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start.",
-        "",
+    description = (
         f"DBN trades: {args.rows:,} records, {size / 2**20:,.1f} MiB zstd, "
-        f"batch_rows {args.batch_rows:,}; stores: {'; '.join(versions) or 'none'}",
-        "",
-        "| phase | records | seconds | records/s | peak RSS MiB | target |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for name, rows, seconds, rss in results:
-        rate = rows / seconds
-        stored = "stored" in name or "store" in name
-        met = "met" if rate >= 500000 else "not met"
-        verdict = f"≥ 500,000: {met}" if stored else "-"
-        lines.append(
-            f"| {name} | {rows:,} | {seconds:.1f} | {rate:,.0f} | {rss:,.0f} | {verdict} |"
-        )
-    section = "\n".join(lines) + "\n"
+        f"batch_rows {args.batch_rows:,}; stores: {'; '.join(versions) or 'none'}"
+    )
+    section = import_section("DBN import", "bench_dbn", description, "records", 500_000, results)
     print(section)
     if args.write_results:
         write_section("DBN import", section)

@@ -43,12 +43,13 @@ from ticklane.datamanager.history.jobs import (
     JobOutcome,
     JobRunner,
     create_job,
+    ledger_entry,
     plan_chunks,
     unfinished_chunks,
 )
 from ticklane.datamanager.history.source import Chunk, ChunkReport, Estimate, HistorySource
 from ticklane.storage.base import TickStore
-from ticklane.storage.history import BackfillJob, CostEntry, JobChunk, JobKind
+from ticklane.storage.history import BackfillJob, CostOutcome, JobChunk, JobKind
 
 T = TypeVar("T")
 
@@ -171,28 +172,17 @@ def ledger_estimates(
     request: FetchRequest,
     chunks: Sequence[Chunk],
     estimates: Sequence[Estimate],
-    outcome: str,
+    outcome: CostOutcome,
     detail: str = "",
 ) -> None:
     """Every paid estimate goes into the cost ledger, with what became of it."""
     if not source.paid:
         return
     for chunk, estimate in zip(chunks, estimates, strict=True):
-        store.history.record_cost(
-            CostEntry(
-                source=source.name,
-                exchange=chunk.exchange,
-                symbol=chunk.symbol,
-                start_ns=chunk.start_ns,
-                end_ns=chunk.end_ns,
-                estimated_usd=estimate.cost_usd,
-                outcome="refused" if outcome == "refused" else "estimate",
-                schema=request.schema,
-                records=estimate.records,
-                bytes=estimate.bytes,
-                detail=detail,
-            )
+        entry = ledger_entry(
+            source.name, chunk, outcome, estimate, schema=request.schema, detail=detail
         )
+        store.history.record_cost(entry)
 
 
 def budget_for(
@@ -236,20 +226,8 @@ def budget_approver(settings: Settings, store: TickStore, yes_spend: bool) -> Ap
         decision = budget_for(settings, store, estimate.cost_usd, yes_spend)
         if decision.allowed:
             return
-        store.history.record_cost(
-            CostEntry(
-                source=source.name,
-                exchange=chunk.exchange,
-                symbol=chunk.symbol,
-                start_ns=chunk.start_ns,
-                end_ns=chunk.end_ns,
-                estimated_usd=estimate.cost_usd,
-                outcome="refused",
-                records=estimate.records,
-                bytes=estimate.bytes,
-                detail=decision.reason,
-            )
-        )
+        entry = ledger_entry(source.name, chunk, "refused", estimate, detail=decision.reason)
+        store.history.record_cost(entry)
         raise PermanentError(
             f"{source.name} would cost {usd(estimate.cost_usd)}: refused by the budget "
             f"({decision.reason}); re-run with --yes-spend"

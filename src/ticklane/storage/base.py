@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import msgspec
 
@@ -20,7 +20,9 @@ from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
 from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
-from ticklane.storage.history import HistoryBook
+
+if TYPE_CHECKING:  # history.py reads rows with storage.rows, which imports this module
+    from ticklane.storage.history import HistoryBook
 
 
 class Order(Enum):

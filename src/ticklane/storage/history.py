@@ -15,6 +15,8 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 
 import msgspec
 
+from ticklane.storage.rows import decimal_text
+
 JobKind = Literal["fetch", "backfill", "fill-gaps"]
 JobState = Literal["pending", "running", "done", "failed", "interrupted"]
 ChunkState = Literal["pending", "done", "failed"]
@@ -280,7 +282,7 @@ class HistoryBook:
                     chunk.rows_stored,
                     chunk.rows_duplicate,
                     chunk.rows_rejected,
-                    _decimal(chunk.cost_usd),
+                    decimal_text(chunk.cost_usd),
                     chunk.detail,
                     stamp,
                     chunk.job_id,
@@ -319,8 +321,8 @@ class HistoryBook:
                 entry.end_ns,
                 entry.records,
                 entry.bytes,
-                _decimal(entry.estimated_usd),
-                _decimal(entry.actual_usd),
+                decimal_text(entry.estimated_usd),
+                decimal_text(entry.actual_usd),
                 entry.outcome,
                 entry.detail,
             ),
@@ -334,7 +336,7 @@ class HistoryBook:
         self._db.write(
             "UPDATE cost_ledger SET outcome = ?, actual_usd = ?, detail = ? WHERE id = ? "
             "RETURNING id",
-            (outcome, _decimal(actual_usd), detail, entry_id),
+            (outcome, decimal_text(actual_usd), detail, entry_id),
         )
 
     def costs(self, since_ns: int = 0, until_ns: int | None = None) -> list[CostEntry]:
@@ -433,7 +435,7 @@ def _refresh_job(execute: Execute, job_id: int) -> None:
     execute(
         "UPDATE backfill_jobs SET chunks_done = ?, rows_stored = ?, rows_duplicate = ?, "
         "rows_rejected = ?, cost_usd = ?, updated_ns = ? WHERE id = ? RETURNING id",
-        (done, stored, duplicate, rejected, _decimal(cost), now_ns(), job_id),
+        (done, stored, duplicate, rejected, decimal_text(cost), now_ns(), job_id),
     )
 
 
@@ -456,11 +458,6 @@ def _insert_provenance(execute: Execute, entry: ProvenanceRange) -> int:
         ),
     )
     return int(rows[0][0])
-
-
-def _decimal(value: Decimal | None) -> str | None:
-    """Exact text without an exponent (``str`` would give ``1E-7``)."""
-    return None if value is None else format(value, "f")
 
 
 def _money(value: Any) -> Decimal:

@@ -62,6 +62,8 @@ from ticklane.storage.rows import (
     insert_by_instrument,
     ohlc_params,
     quotes_from_rows,
+    strategy_log_row,
+    strategy_log_values,
     symbol_rows,
     trades_from_rows,
 )
@@ -893,52 +895,13 @@ def _placeholders(statement: str) -> str:
 def _log_values(row: StrategyLogRow) -> tuple[Any, ...]:
     # Decimals go to numeric columns exactly; details to jsonb (decimals in it are strings).
     details = Jsonb(msgspec.to_builtins(row.details)) if row.details else None
-    return (
-        row.ts_event,
-        row.strategy_id,
-        row.strategy_hash,
-        row.account_id,
-        row.exchange,
-        row.symbol,
-        row.event,
-        row.run_id,
-        row.seq,
-        row.side,
-        row.price,
-        row.quantity,
-        row.client_order_id,
-        row.fee,
-        row.cash,
-        row.position,
-        row.equity,
-        row.realized_pnl,
-        details,
-    )
+    return strategy_log_values(row, money=_same_or_none, details=details)
+
+
+def _same_or_none(value: Decimal | None) -> Decimal | None:
+    return value
 
 
 def _log_row(values: Sequence[Any]) -> StrategyLogRow:
-    (row_id, ts, strategy_id, strategy_hash, account_id, exchange, symbol, event, run_id, seq,
-     side, price, quantity, client_order_id, fee, cash, position, equity, realized_pnl,
-     details) = values  # fmt: skip
-    return StrategyLogRow(
-        id=row_id,
-        ts_event=ts,
-        strategy_id=strategy_id,
-        strategy_hash=strategy_hash,
-        account_id=account_id,
-        exchange=exchange,
-        symbol=symbol,
-        event=event,
-        run_id=run_id,
-        seq=seq,
-        side=side,
-        price=price,
-        quantity=quantity,
-        client_order_id=client_order_id,
-        fee=fee,
-        cash=cash,
-        position=position,
-        equity=equity,
-        realized_pnl=realized_pnl,
-        details=details if details is not None else {},
-    )
+    details = values[-1]
+    return strategy_log_row(values, details if details is not None else {})

@@ -13,7 +13,7 @@ from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import price_from_raw, quantity_from_raw
 from ticklane.core.identifiers import InstrumentId, Side, check_exchange, check_symbol
 from ticklane.core.ticks import QuoteTick, TradeTick
-from ticklane.storage.base import EMPTY_RESULT, InsertResult, SymbolInfo
+from ticklane.storage.base import EMPTY_RESULT, InsertResult, StrategyLogRow, SymbolInfo
 
 TRADE_COLUMNS = ("ts_event", "trade_id", "price", "quantity", "side", "is_buyer_maker")
 QUOTE_COLUMNS = ("ts_event", "sequence", "bid_price", "bid_size", "ask_price", "ask_size")
@@ -93,6 +93,69 @@ def bars_from_rows(
 
 def decimal_or_none(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """An exact decimal as plain text (``format 'f'`` never rounds, has no exponent, and
+    reads back equal); for SQLite's TEXT money columns."""
+    return None if value is None else format(value, "f")
+
+
+def strategy_log_values(
+    row: StrategyLogRow, *, money: Callable[[Decimal | None], Any], details: Any
+) -> tuple[Any, ...]:
+    """The columns of ``STRATEGY_LOG_COLUMNS`` for ``row``; each backend says how money is
+    written (``money``) and passes ``details`` already encoded for its JSON column."""
+    return (
+        row.ts_event,
+        row.strategy_id,
+        row.strategy_hash,
+        row.account_id,
+        row.exchange,
+        row.symbol,
+        row.event,
+        row.run_id,
+        row.seq,
+        row.side,
+        row.price,
+        row.quantity,
+        row.client_order_id,
+        money(row.fee),
+        money(row.cash),
+        money(row.position),
+        money(row.equity),
+        money(row.realized_pnl),
+        details,
+    )
+
+
+def strategy_log_row(values: Sequence[Any], details: dict[str, Any]) -> StrategyLogRow:
+    """A row read as ``id`` then ``STRATEGY_LOG_COLUMNS``; ``details`` already decoded."""
+    (row_id, ts, strategy_id, strategy_hash, account_id, exchange, symbol, event, run_id, seq,
+     side, price, quantity, client_order_id, fee, cash, position, equity, realized_pnl,
+     _) = values  # fmt: skip
+    return StrategyLogRow(
+        id=row_id,
+        ts_event=ts,
+        strategy_id=strategy_id,
+        strategy_hash=strategy_hash,
+        account_id=account_id,
+        exchange=exchange,
+        symbol=symbol,
+        event=event,
+        run_id=run_id,
+        seq=seq,
+        side=side,
+        price=price,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        fee=decimal_or_none(fee),
+        cash=decimal_or_none(cash),
+        position=decimal_or_none(position),
+        equity=decimal_or_none(equity),
+        realized_pnl=decimal_or_none(realized_pnl),
+        details=details,
+    )
 
 
 def ohlc_params(

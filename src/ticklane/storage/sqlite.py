@@ -54,9 +54,12 @@ from ticklane.storage.rows import (
     check_range,
     checked_instrument,
     decimal_or_none,
+    decimal_text,
     insert_by_instrument,
     ohlc_params,
     quotes_from_rows,
+    strategy_log_row,
+    strategy_log_values,
     symbol_rows,
     trades_from_rows,
 )
@@ -594,62 +597,14 @@ def _statements(script: str) -> Iterator[str]:
         raise MigrationError(f"migration ends in an incomplete statement: {buffer.strip()[:80]}")
 
 
-def _text(value: Decimal | None) -> str | None:
-    """An exact decimal as plain text (``format 'f'`` never rounds, and reads back equal)."""
-    return None if value is None else format(value, "f")
-
-
 def _log_values(row: StrategyLogRow) -> tuple[Any, ...]:
     details = msgspec.json.encode(row.details).decode() if row.details else None
-    return (
-        row.ts_event,
-        row.strategy_id,
-        row.strategy_hash,
-        row.account_id,
-        row.exchange,
-        row.symbol,
-        row.event,
-        row.run_id,
-        row.seq,
-        row.side,
-        row.price,
-        row.quantity,
-        row.client_order_id,
-        _text(row.fee),
-        _text(row.cash),
-        _text(row.position),
-        _text(row.equity),
-        _text(row.realized_pnl),
-        details,
-    )
+    return strategy_log_values(row, money=decimal_text, details=details)
 
 
 def _log_row(values: Sequence[Any]) -> StrategyLogRow:
-    (row_id, ts, strategy_id, strategy_hash, account_id, exchange, symbol, event, run_id, seq,
-     side, price, quantity, client_order_id, fee, cash, position, equity, realized_pnl,
-     details) = values  # fmt: skip
-    return StrategyLogRow(
-        id=row_id,
-        ts_event=ts,
-        strategy_id=strategy_id,
-        strategy_hash=strategy_hash,
-        account_id=account_id,
-        exchange=exchange,
-        symbol=symbol,
-        event=event,
-        run_id=run_id,
-        seq=seq,
-        side=side,
-        price=price,
-        quantity=quantity,
-        client_order_id=client_order_id,
-        fee=decimal_or_none(fee),
-        cash=decimal_or_none(cash),
-        position=decimal_or_none(position),
-        equity=decimal_or_none(equity),
-        realized_pnl=decimal_or_none(realized_pnl),
-        details=msgspec.json.decode(details) if details else {},
-    )
+    details = values[-1]
+    return strategy_log_row(values, msgspec.json.decode(details) if details else {})
 
 
 def _now_iso() -> str:

@@ -266,36 +266,30 @@ def test_status_of_an_empty_store_and_of_an_unknown_job(cli_sqlite: Cli) -> None
 
 
 def test_gaps_in_one_day_are_filled_from_one_download_of_its_zip(
-    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+    cli_sqlite: Cli, config: Path, archive: Archive
 ) -> None:
-    config = (REPO / "config" / "test.toml").read_text()
-    path = tmp_path / "one-download.toml"
-    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
-    assert cli_sqlite.run(*fetch_args(path, end_day=1)).returncode == 0
+    assert cli_sqlite.run(*fetch_args(config, end_day=1)).returncode == 0
     gaps = cli_sqlite.json(
-        "-c", str(path), "backfill", "fill-gaps", "--symbols", "BTCUSDT",
+        "-c", str(config), "backfill", "fill-gaps", "--symbols", "BTCUSDT",
         "--threshold-secs", "2", "--dry-run",
     )["gaps"]  # fmt: skip
     assert len(gaps) == 2  # two silences of over 2 s in the recorded day
 
     filled = cli_sqlite.json(
-        "-c", str(path), "backfill", "fill-gaps", "--symbols", "BTCUSDT", "--threshold-secs", "2"
+        "-c", str(config), "backfill", "fill-gaps", "--symbols", "BTCUSDT", "--threshold-secs", "2"
     )
     assert [r["outcome"] for r in filled["results"]] == ["quiet", "quiet"]
     assert archive.downloads(zip_path(0)) == 2  # the first fetch, then once for both gaps
 
 
 def test_a_job_another_live_process_runs_is_not_run_twice(
-    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+    cli_sqlite: Cli, config: Path, archive: Archive
 ) -> None:
-    config = (REPO / "config" / "test.toml").read_text()
-    path = tmp_path / "twice.toml"
-    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
     archive.hold(zip_path(1))
-    first = start(cli_sqlite, *fetch_args(path))
+    first = start(cli_sqlite, *fetch_args(config))
     try:
         assert archive.reached.wait(60)
-        second = cli_sqlite.run(*fetch_args(path))
+        second = cli_sqlite.run(*fetch_args(config))
         assert second.returncode == 1
         assert f"being run by process {first.pid}" in second.stderr
     finally:
@@ -306,18 +300,15 @@ def test_a_job_another_live_process_runs_is_not_run_twice(
 
 
 def test_status_says_when_a_running_job_lost_its_process(
-    cli_sqlite: Cli, tmp_path: Path, archive: Archive
+    cli_sqlite: Cli, config: Path, archive: Archive
 ) -> None:
-    config = (REPO / "config" / "test.toml").read_text()
-    path = tmp_path / "lost.toml"
-    path.write_text(config.replace('"https://data.binance.vision"', f'"{archive.url}"'))
     archive.hold(zip_path(1))
-    process = start(cli_sqlite, *fetch_args(path))
+    process = start(cli_sqlite, *fetch_args(config))
     try:
         assert archive.reached.wait(60)
         process.kill()
         process.communicate(timeout=10)
     finally:
         archive.release.set()
-    shown = cli_sqlite.run("-c", str(path), "backfill", "status")
+    shown = cli_sqlite.run("-c", str(config), "backfill", "status")
     assert "stopped: its process is gone" in shown.stdout

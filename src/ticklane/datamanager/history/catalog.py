@@ -7,7 +7,6 @@ from typing import Final
 from ticklane.config import Settings
 from ticklane.core.errors import ConfigError
 from ticklane.datamanager.history.chain import Approve, SourceChain
-from ticklane.datamanager.history.free_sources import make_free_sources
 from ticklane.datamanager.history.source import HistorySource
 
 AUTO: Final = "auto"
@@ -36,6 +35,9 @@ def build_source(
             f"schema {schema}: only Databento serves other schemas than trades "
             "(fetch --provider databento, or backfill --source databento)"
         )
+    # Imported here: the archive's CSV reader brings pyarrow, 0.4 s of every command's start.
+    from ticklane.datamanager.history.free_sources import make_free_sources
+
     free = make_free_sources(settings.backfill, settings.venues)
     if wanted == AUTO:
         paid = [_databento(settings, schema, dataset)] if approve is not None else []

@@ -20,13 +20,20 @@ import socket
 import time
 from collections.abc import Sequence
 from contextlib import aclosing
+from decimal import Decimal
 from typing import Final, Protocol
 
 import msgspec
 
 from ticklane.core.columnar import QuoteColumns, TradeColumns
 from ticklane.core.errors import PermanentError, TicklaneError
-from ticklane.datamanager.history.source import Batch, Chunk, ChunkReport, HistorySource
+from ticklane.datamanager.history.source import (
+    Batch,
+    Chunk,
+    ChunkReport,
+    Estimate,
+    HistorySource,
+)
 from ticklane.storage.base import InsertResult, TickStore
 from ticklane.storage.history import (
     BackfillJob,
@@ -277,15 +284,13 @@ class JobRunner:
         if ledger_id is not None:
             self._book.settle_cost(ledger_id, outcome, spent, detail)
         elif report.cost_usd > 0:
+            source = report.served_by or self._source.name
             self._book.record_cost(
-                CostEntry(
-                    source=report.served_by or self._source.name,
-                    exchange=chunk.exchange,
-                    symbol=chunk.symbol,
-                    start_ns=chunk.start_ns,
-                    end_ns=chunk.end_ns,
-                    estimated_usd=report.cost_usd,
-                    outcome=outcome,
+                ledger_entry(
+                    source,
+                    chunk,
+                    outcome,
+                    Estimate(None, None, report.cost_usd),
                     dataset=self._dataset,
                     schema=self._schema,
                     actual_usd=spent,
@@ -298,18 +303,13 @@ class JobRunner:
         if not self._source.paid:
             return None
         estimate = await self._source.estimate(spec)
-        entry = CostEntry(
-            source=self._source.name,
-            exchange=chunk.exchange,
-            symbol=chunk.symbol,
-            start_ns=chunk.start_ns,
-            end_ns=chunk.end_ns,
-            estimated_usd=estimate.cost_usd,
-            outcome="estimate",
+        entry = ledger_entry(
+            self._source.name,
+            chunk,
+            "estimate",
+            estimate,
             dataset=self._dataset,
             schema=self._schema,
-            records=estimate.records,
-            bytes=estimate.bytes,
             job_id=chunk.job_id,
         )
         return await asyncio.to_thread(self._book.record_cost, entry)
@@ -319,6 +319,37 @@ class JobRunner:
             return self._store.insert_trades(batch)
         assert isinstance(batch, QuoteColumns)
         return self._store.insert_quotes(batch)
+
+
+def ledger_entry(
+    source: str,
+    chunk: Chunk | JobChunk,
+    outcome: CostOutcome,
+    estimate: Estimate,
+    *,
+    dataset: str = "",
+    schema: str = "",
+    actual_usd: Decimal | None = None,
+    detail: str = "",
+    job_id: int | None = None,
+) -> CostEntry:
+    """The cost-ledger row of one paid request: ``source`` asked for ``chunk``."""
+    return CostEntry(
+        source=source,
+        exchange=chunk.exchange,
+        symbol=chunk.symbol,
+        start_ns=chunk.start_ns,
+        end_ns=chunk.end_ns,
+        estimated_usd=estimate.cost_usd,
+        outcome=outcome,
+        dataset=dataset,
+        schema=schema,
+        records=estimate.records,
+        bytes=estimate.bytes,
+        actual_usd=actual_usd,
+        detail=detail,
+        job_id=job_id,
+    )
 
 
 def process_owner() -> str:

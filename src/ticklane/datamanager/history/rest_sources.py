@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from functools import partial
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 import httpx
 
@@ -37,23 +37,28 @@ from ticklane.datamanager.history.source_tools import (
 )
 from ticklane.venues.binance import rest as binance_rest
 from ticklane.venues.binance import symbols as binance_symbols
+from ticklane.venues.http import RestClient
 from ticklane.venues.kraken import rest as kraken_rest
 from ticklane.venues.kraken import symbols as kraken_symbols
 from ticklane.venues.kraken_futures import rest as futures_rest
 from ticklane.venues.kraken_futures import symbols as futures_symbols
 
+R = TypeVar("R", bound=RestClient)
+
 PAGE_SIZE: Final = 1000
 WINDOW_MS: Final = NANOS_PER_HOUR // NANOS_PER_MILLI  # one hour: Binance's old window rule
 
 
-class _RestSource(ABC):
-    """The shared part: identity, chunks, batching and filtering; subclasses page a chunk."""
+class _RestSource(ABC, Generic[R]):
+    """The shared part: identity, chunks, batching, filtering and the venue client ``rest``
+    (closed with the source); subclasses page a chunk."""
 
     name = ""
     exchange = ""
 
     def __init__(
         self,
+        rest: R,
         *,
         requests_per_second: float,
         retries: int,
@@ -66,6 +71,11 @@ class _RestSource(ABC):
         )
         self._batch_rows = batch_rows
         self._page_size = page_size
+        self._rest = rest
+
+    async def aclose(self) -> None:
+        """Close the venue client (and its HTTP client if it opened one)."""
+        await self._rest.aclose()
 
     @property
     def kind(self) -> ProvenanceKind:
@@ -105,10 +115,6 @@ class _RestSource(ABC):
             yield records_to_columns(instrument, pending)
 
     @abstractmethod
-    async def aclose(self) -> None:
-        """Close the venue client (and its HTTP client if it opened one)."""
-
-    @abstractmethod
     def _normalize(self, symbol: str) -> str:
         """Our symbol for the venue's spelling; ``BadDataError`` if it is not one."""
 
@@ -129,7 +135,7 @@ def _ceil_div(value: int, divisor: int) -> int:
     return -(-value // divisor)
 
 
-class BinanceRestSource(_RestSource):
+class BinanceRestSource(_RestSource[binance_rest.BinanceRestClient]):
     """Binance spot trades from ``/api/v3/historicalTrades``, with the ids of the ``@trade``
     stream and the archive's ``trades`` files, so the same trade fetched from any of them is
     stored once. ``historicalTrades`` pages by id only: the chunk's first trade id is found
@@ -154,17 +160,14 @@ class BinanceRestSource(_RestSource):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(
+            binance_rest.BinanceRestClient(base_url, client=client),
             requests_per_second=requests_per_second,
             retries=retries,
             batch_rows=batch_rows,
             backoff_s=backoff_s,
             page_size=page_size,
         )
-        self._rest = binance_rest.BinanceRestClient(base_url, client=client)
         self._window_ms = window_ms
-
-    async def aclose(self) -> None:
-        await self._rest.aclose()
 
     def _normalize(self, symbol: str) -> str:
         return binance_symbols.normalize(symbol)
@@ -205,7 +208,7 @@ class BinanceRestSource(_RestSource):
         return None
 
 
-class KrakenRestSource(_RestSource):
+class KrakenRestSource(_RestSource[kraken_rest.KrakenRestClient]):
     """Kraken spot ``/0/public/Trades``, paged by the ``since`` cursor from the chunk start.
 
     Options:
@@ -233,16 +236,13 @@ class KrakenRestSource(_RestSource):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(
+            kraken_rest.KrakenRestClient(base_url, client=client),
             requests_per_second=requests_per_second,
             retries=retries,
             batch_rows=batch_rows,
             backoff_s=backoff_s,
             page_size=page_size,
         )
-        self._rest = kraken_rest.KrakenRestClient(base_url, client=client)
-
-    async def aclose(self) -> None:
-        await self._rest.aclose()
 
     def _normalize(self, symbol: str) -> str:
         return kraken_symbols.normalize(symbol)
@@ -273,7 +273,7 @@ class KrakenRestSource(_RestSource):
             cursor = page.last
 
 
-class KrakenFuturesRestSource(_RestSource):
+class KrakenFuturesRestSource(_RestSource[futures_rest.KrakenFuturesRestClient]):
     """Kraken Futures public ``executions`` history in ``[since, before)``, ascending, paged
     by ``continuation_token``. Options as ``KrakenRestSource``."""
 
@@ -292,16 +292,13 @@ class KrakenFuturesRestSource(_RestSource):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(
+            futures_rest.KrakenFuturesRestClient(base_url, client=client),
             requests_per_second=requests_per_second,
             retries=retries,
             batch_rows=batch_rows,
             backoff_s=backoff_s,
             page_size=page_size,
         )
-        self._rest = futures_rest.KrakenFuturesRestClient(base_url, client=client)
-
-    async def aclose(self) -> None:
-        await self._rest.aclose()
 
     def _normalize(self, symbol: str) -> str:
         return futures_symbols.normalize(symbol)

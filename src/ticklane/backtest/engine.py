@@ -361,6 +361,7 @@ class BacktestEngine:
             self.bar_type,
             portfolio.initial_cash,
             exposure=portfolio.exposure,
+            scaled=portfolio.scaled_equities,
         )
         return BacktestResult(
             strategy=self.strategy.name,

@@ -4,12 +4,13 @@ Inputs: ``E_0 = initial_cash`` is the equity before the first bar, and ``E_1 .. 
 equity-curve points at times ``t_1 .. t_n`` (one mark per bar close). ``E_0`` gets the time
 ``t_0 = t_1 - bar width`` for time bars (the first bar's open) and ``t_0 = t_1`` for tick bars
 (whose start the curve does not record). Money stays ``Decimal``; ratios are floats, summed with
-``math.fsum``, so the same input gives the same output bit for bit.
+``math.fsum``, so the same input gives the same output bit for bit. Ratios of equities are
+computed on the equities as exact integers in one unit (``ScaledEquities``).
 
 - ``total_return = E_n / E_0 - 1`` (a fraction; 0 for an empty curve).
-- Per-period simple returns ``r_i = (E_i - E_{i-1}) / E_{i-1}`` for ``i = 1 .. n`` (the change
-  and quotient in Decimal, the quotient to 20 significant digits, then converted to float; a
-  period opened at equity <= 0 is skipped). ``N`` is the number of returns.
+- Per-period simple returns ``r_i = (E_i - E_{i-1}) / E_{i-1}`` for ``i = 1 .. n``, computed
+  exactly and rounded once to the nearest float (a period opened at equity <= 0 is skipped).
+  ``N`` is the number of returns.
 - ``periods_per_year P``: a 365-day, 24/7 calendar. Time bars: ``P = 365 * 24 * 60 / minutes``
   (525,600 for 1m, 8,760 for 1h, 365 for 1d). Tick bars have no fixed width, so ``P`` comes from
   the curve's elapsed wall time: ``P = (n - 1) * 365 days / (t_n - t_1)``; None when ``n < 2``
@@ -24,8 +25,8 @@ equity-curve points at times ``t_1 .. t_n`` (one mark per bar close). ``E_0`` ge
   over all periods, ``DD = sqrt(fsum(min(r_i, 0)**2) / N)`` (divided by ``N``, not by the count
   of losing periods). None when ``N < 2``, no period lost (``DD = 0``), or ``P`` is None.
 - ``max_drawdown = max_i (peak_i - E_i) / peak_i`` where ``peak_i = max(E_0 .. E_i)``: the
-  deepest fall as a fraction of the peak before it (0.25 = 25 % below the peak); 0 if equity
-  never fell.
+  deepest fall as a fraction of the peak before it (0.25 = 25 % below the peak), exact and
+  rounded once to a float; 0 if equity never fell.
 - A drawdown period runs from a peak ``E_p`` to the first later point with ``E_j >= E_p``
   (recovery), or to ``E_n`` if equity never recovered. ``max_drawdown_duration_ns = t_j - t_p``
   and ``max_drawdown_duration_bars = j - p`` for the longest period in time (then in bars; the
@@ -46,24 +47,23 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from decimal import Context, Decimal
+from decimal import Decimal
 from itertools import pairwise
 from typing import Final
 
 import msgspec
 
 from ticklane.backtest.portfolio import Portfolio, Trade
+from ticklane.backtest.scaled import ScaledEquities
 from ticklane.core.bars import BarType
 from ticklane.core.errors import BadDataError
 from ticklane.core.time import NANOS_PER_DAY
 
-_RETURNS: Final = Context(prec=20)  # period returns: more digits than a float keeps
 YEAR_NS: Final = 365 * NANOS_PER_DAY  # the crypto calendar: 365 days, trading around the clock
 
 EquityCurve = Sequence[tuple[int, Decimal]]
 _TIME: Final = operator.itemgetter(0)  # of an equity-curve point
 _EQUITY: Final = operator.itemgetter(1)
-_ZERO: Final = Decimal(0)
 
 
 class Metrics(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,12 +97,22 @@ def compute_metrics(
     initial_cash: Decimal,
     *,
     exposure: float | None = None,
+    scaled: ScaledEquities | None = None,
 ) -> Metrics:
-    """The metrics of a run that started with ``initial_cash`` and marked ``equity_curve``."""
+    """The metrics of a run that started with ``initial_cash`` and marked ``equity_curve``.
+
+    ``scaled``: the curve's equities as exact integers, when the caller keeps them (the
+    portfolio does); built from ``equity_curve`` otherwise."""
     times = _times(equity_curve, bar_type)
     _check_inputs(times, initial_cash)
-    equities = [initial_cash, *map(_EQUITY, equity_curve)]
-    final_equity = equities[-1]
+    if scaled is None:
+        scaled = ScaledEquities.from_decimals(map(_EQUITY, equity_curve))
+    elif len(scaled) != len(equity_curve):
+        raise BadDataError(
+            f"scaled equities: {len(scaled)} values for a curve of {len(equity_curve)} points"
+        )
+    equities = scaled.with_first(initial_cash)
+    final_equity = equity_curve[-1][1] if equity_curve else initial_cash
     per_year = periods_per_year(bar_type, equity_curve)
     returns = period_returns(equities)
     depth, duration_ns, duration_bars = drawdown(times, equities)
@@ -115,7 +125,7 @@ def compute_metrics(
         annualized_return=_annualized(final_equity / initial_cash, len(equity_curve), per_year),
         sharpe_ratio=sharpe_ratio(returns, per_year),
         sortino_ratio=sortino_ratio(returns, per_year),
-        max_drawdown=float(depth),
+        max_drawdown=depth,
         max_drawdown_duration_ns=duration_ns,
         max_drawdown_duration_bars=duration_bars,
         win_rate=len(wins) / len(pnls) if pnls else None,
@@ -141,6 +151,7 @@ def portfolio_metrics(portfolio: Portfolio, bar_type: BarType) -> Metrics:
         bar_type,
         portfolio.initial_cash,
         exposure=portfolio.exposure,
+        scaled=portfolio.scaled_equities,
     )
 
 
@@ -154,16 +165,16 @@ def periods_per_year(bar_type: BarType, equity_curve: EquityCurve) -> float | No
     return (len(equity_curve) - 1) * YEAR_NS / elapsed if elapsed > 0 else None
 
 
-def period_returns(equities: Sequence[Decimal]) -> list[float]:
-    """Simple returns between consecutive equities, skipping periods opened at equity <= 0."""
-    # In Decimal, so equal growth gives equal floats (a flat curve has a stdev of exactly 0);
-    # the quotient to 20 digits, more than a float holds (faster than 28), and an unchanged
-    # equity (every bar without a position) is 0.0 without a division.
-    divide, zero = _RETURNS.divide, _ZERO
+def period_returns(equities: Sequence[int]) -> list[float]:
+    """Simple returns between consecutive equities (integers in one unit), skipping periods
+    opened at equity <= 0."""
+    # Exact int quotients, rounded once, so equal growth gives equal floats (a flat curve has a
+    # stdev of exactly 0); an unchanged equity (every bar without a position) is 0.0 without a
+    # division.
     return [
-        0.0 if current == previous else float(divide(current - previous, previous))
+        0.0 if current == previous else (current - previous) / previous
         for previous, current in pairwise(equities)
-        if previous > zero
+        if previous > 0
     ]
 
 
@@ -186,11 +197,12 @@ def sortino_ratio(returns: Sequence[float], per_year: float | None) -> float | N
     return math.fsum(returns) / len(returns) / downside * math.sqrt(per_year)
 
 
-def drawdown(times: Sequence[int], equities: Sequence[Decimal]) -> tuple[Decimal, int, int]:
-    """(deepest fall as a fraction of its peak, longest period's ns, its bars)."""
+def drawdown(times: Sequence[int], equities: Sequence[int]) -> tuple[float, int, int]:
+    """(deepest fall as a fraction of its peak, longest period's ns, its bars), over equities
+    as integers in one unit."""
     peak, peak_index = equities[0], 0
     trough = peak  # the lowest equity since the peak: only a new trough can deepen the fall
-    depth = Decimal(0)
+    depth = 0.0
     longest = (0, 0)  # (ns, bars)
     underwater = False
     for index, equity in enumerate(equities):

@@ -36,6 +36,7 @@ from typing import Final, Literal, overload
 
 import msgspec
 
+from ticklane.backtest.scaled import ScaledEquities
 from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import PRICE_DECIMALS
 from ticklane.core.identifiers import InstrumentId, Side
@@ -50,6 +51,7 @@ _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _SIDES = (_BUY, _SELL)
 _TIME = itemgetter(0)  # of a (ts_ns, price) close
+_PRICE = itemgetter(1)
 
 
 class Trade(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -127,6 +129,7 @@ class Portfolio:
         self._prices: dict[InstrumentId, Decimal] = {}
         self._trades: list[Trade] = []
         self._curve: list[tuple[int, Decimal]] = []
+        self._scaled = ScaledEquities()  # the curve's equities as exact ints, for the metrics
         self._exposed_marks = 0
 
     # -- what the engine feeds in ---------------------------------------------------------
@@ -201,6 +204,7 @@ class Portfolio:
             self._prices[instrument] = new_price
         equity = self.equity
         self._curve.append((ts_ns, equity))
+        self._scaled.append(equity)
         if any(book.quantity != 0 for book in self._books.values()):
             self._exposed_marks += 1
         return equity
@@ -226,6 +230,7 @@ class Portfolio:
             self._prices[instrument] = last_price
             equity = self.equity  # constant over the run: nothing of this instrument is held
             curve.extend(zip(map(_TIME, closes), repeat(equity)))
+            self._scaled.extend_constant(equity, len(closes))
             if any(b.quantity != 0 for b in self._books.values()):
                 self._exposed_marks += len(closes)
             return
@@ -233,6 +238,7 @@ class Portfolio:
         base = self.equity
         per_raw = quantity.scaleb(-PRICE_DECIMALS)  # value of one raw price unit held: exact
         curve.extend([(ts, base + per_raw * raw) for ts, raw in closes])
+        self._scaled.extend_linear(base, per_raw, list(map(_PRICE, closes)))
         self._prices[instrument] = last_price
         self._exposed_marks += len(closes)
 
@@ -278,6 +284,11 @@ class Portfolio:
     def equity_curve(self) -> Sequence[tuple[int, Decimal]]:
         """One ``(ts_ns, equity)`` point per mark."""
         return self._curve
+
+    @property
+    def scaled_equities(self) -> ScaledEquities:
+        """The equity curve's equities as exact integers in one unit (see ``ScaledEquities``)."""
+        return self._scaled
 
     @property
     def exposure(self) -> float | None:

@@ -244,6 +244,11 @@ def test_marking_a_run_of_closes_at_once_gives_the_same_curve_as_one_by_one() ->
             if closes is closes_a:
                 portfolio.apply_fill(buy)
     assert batched.equity_curve == one_by_one.equity_curve
+    for portfolio in (one_by_one, batched):  # the metrics' integers are the curve, exactly
+        scaled = portfolio.scaled_equities
+        assert [Decimal(v).scaleb(scaled.exponent) for v in scaled.values] == [
+            equity for _, equity in portfolio.equity_curve
+        ]
     assert batched.exposure == one_by_one.exposure == 0.5
     assert batched.equity == one_by_one.equity
 

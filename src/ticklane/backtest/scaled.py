@@ -1,0 +1,80 @@
+"""Equities as exact integers in one unit, for the metrics' ratios.
+
+Every metric that divides equities (period returns, drawdown depth) is a ratio, so any common
+unit gives the same value. ``ScaledEquities`` holds each equity ``E`` as the integer
+``E / 10**exponent``: a Python int quotient is exact and rounded once to a float, and costs a
+fraction of a 20-digit ``Decimal`` division plus its float conversion (which goes through a
+string): 43,200 one-minute returns took ~60 ms as Decimals, ~10 ms as ints (measured).
+
+The portfolio fills it next to its ``Decimal`` curve; ``from_decimals`` builds one from any
+curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from itertools import repeat
+
+
+class ScaledEquities:
+    """``values[i] * 10**exponent`` is the i-th equity, exactly."""
+
+    __slots__ = ("exponent", "values")
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+        self.exponent = 0
+
+    @classmethod
+    def from_decimals(cls, equities: Iterable[Decimal]) -> ScaledEquities:
+        scaled = cls()
+        for equity in equities:
+            scaled.append(equity)
+        return scaled
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def scale(self, *values: Decimal) -> list[int]:
+        """``values`` in this unit, refining the unit first if one has finer digits."""
+        scaled = []
+        for value in values:
+            # scaleb only moves the exponent: the digits, and so the value, stay exact.
+            shifted = value.scaleb(-self.exponent)
+            integer = int(shifted) if value.is_finite() else None
+            if integer is None or integer != shifted:
+                self._refine(_exponent(value))  # finer digits than the unit (or not finite)
+                return self.scale(*values)
+            scaled.append(integer)
+        return scaled
+
+    def _refine(self, exponent: int) -> None:
+        factor = 10 ** (self.exponent - exponent)
+        self.values[:] = [value * factor for value in self.values]
+        self.exponent = exponent
+
+    def append(self, equity: Decimal) -> None:
+        (value,) = self.scale(equity)
+        self.values.append(value)
+
+    def extend_constant(self, equity: Decimal, count: int) -> None:
+        (value,) = self.scale(equity)
+        self.values.extend(repeat(value, count))
+
+    def extend_linear(self, base: Decimal, step: Decimal, units: Sequence[int]) -> None:
+        """Append ``base + step * u`` for each ``u`` of ``units``."""
+        base_int, step_int = self.scale(base, step)
+        self.values.extend([base_int + step_int * unit for unit in units])
+
+    def with_first(self, equity: Decimal) -> list[int]:
+        """``[equity, *values]`` in one unit: the curve with its opening point."""
+        (first,) = self.scale(equity)
+        return [first, *self.values]
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"equity {value} is not finite")
+    return exponent

@@ -10,6 +10,7 @@ from ticklane.cli.common import (
     FormatOption,
     OutputFormat,
     err,
+    fail,
     handle_errors,
     human_bytes,
     opened_store,
@@ -20,7 +21,10 @@ from ticklane.cli.common import (
     state,
 )
 from ticklane.config import format_duration
-from ticklane.core.time import NANOS_PER_SECOND, format_ns
+from ticklane.core.bars import Timeframe
+from ticklane.core.fixed import format_decimal
+from ticklane.core.identifiers import InstrumentId
+from ticklane.core.time import NANOS_PER_SECOND, format_ns, parse_datetime
 from ticklane.storage import open_store
 from ticklane.storage.history import ProvenanceSummary
 
@@ -62,14 +66,15 @@ def migrate(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> No
 @app.command()
 @handle_errors
 def stats(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None:
-    """Rows, bytes and time span per exchange and symbol; partitions or chunks."""
+    """Rows, bytes and time span per exchange and symbol; vendor bars; partitions or chunks."""
     with opened_store(ctx) as store:
         result = store.stats()
         provenance = store.history.provenance_summary()
+        bars = store.bars.summary()
         where = repr(store)
     if output is OutputFormat.JSON:
         fields = {f: getattr(result, f) for f in result.__struct_fields__}
-        print_json({"store": where, **fields, "provenance": provenance})
+        print_json({"store": where, **fields, "provenance": provenance, "bars": bars})
         return
     size = human_bytes(result.total_bytes)
     out.print(f"{where}: {result.backend}, {result.layout} layout, {size} in all")
@@ -93,6 +98,23 @@ def stats(ctx: typer.Context, output: FormatOption = OutputFormat.TABLE) -> None
             ],
         )
     show_provenance(provenance)
+    if bars:
+        print_table(
+            "Vendor bars",
+            ["exchange", "symbol", "timeframe", "source", "bars", "first open", "last open"],
+            [
+                (
+                    b.exchange,
+                    b.symbol,
+                    b.timeframe,
+                    b.source,
+                    f"{b.bars:,}",
+                    short_time(b.first_open_ns),
+                    short_time(b.last_open_ns),
+                )
+                for b in bars
+            ],
+        )
     if result.partitions:
         print_table(
             "Partitions" if result.layout == "partitioned" else "Chunks",
@@ -157,5 +179,38 @@ def show_provenance(rows: list[ProvenanceSummary]) -> None:
                 short_time(s.last_ns),
             )
             for s in rows
+        ],
+    )
+
+
+@app.command("bars")
+@handle_errors
+def bars(
+    ctx: typer.Context,
+    instrument: str = typer.Argument(..., help="EXCHANGE:SYMBOL, e.g. cme:ESH1."),
+    timeframe: str = typer.Option("1m", "--timeframe", "-t", help="1s, 1m, 1h, 1d, ..."),
+    start: str = typer.Option(..., "--start", help="Start, ISO 8601 (UTC unless an offset)."),
+    end: str = typer.Option(..., "--end", help="End (exclusive), ISO 8601."),
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Vendor bars stored by `fetch --schema ohlcv-*`, opening in [start, end)."""
+    exchange, _, symbol = instrument.partition(":")
+    if not symbol:
+        fail(f"instrument: {instrument!r} is not EXCHANGE:SYMBOL (e.g. cme:ESH1)", code=2)
+    width = Timeframe.parse(timeframe)
+    start_ns, end_ns = parse_datetime(start), parse_datetime(end)
+    with opened_store(ctx) as store:
+        found = store.bars.get(InstrumentId(exchange, symbol), width, start_ns, end_ns)
+    if output is OutputFormat.JSON:
+        print_json({"bars": found})
+        return
+    if not found:
+        fail(f"no {width.value} bars of {instrument} between {start} and {end}")
+    print_table(
+        f"{instrument} {width.value} bars",
+        ["open time", "open", "high", "low", "close", "volume"],
+        [
+            (short_time(b.open_time), b.open, b.high, b.low, b.close, format_decimal(b.volume))
+            for b in found
         ],
     )

@@ -66,7 +66,9 @@ EndOption = Annotated[str, typer.Option("--end", help="End (exclusive), ISO 8601
 SchemaOption = Annotated[
     str,
     typer.Option(
-        "--schema", help="Databento schema: trades, mbp-1, tbbo, bbo-1s, bbo-1m, mbp-10, mbo."
+        "--schema",
+        help="Databento schema: trades, mbp-1, tbbo, bbo-1s, bbo-1m, mbp-10, mbo (ticks); "
+        "ohlcv-1s, ohlcv-1m, ohlcv-1h, ohlcv-1d (bars).",
     ),
 ]
 YesSpendOption = Annotated[
@@ -312,9 +314,10 @@ def report_outcome(outcome: JobOutcome, output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         print_json({"job": job, "empty_chunks": outcome.empty_chunks})
         return
+    rows = "bars" if job.schema.startswith("ohlcv") else "rows"
     out.print(
         f"job {job.id} {job.state}: {job.chunks_done}/{job.chunks_total} chunks, "
-        f"{job.rows_stored:,} rows stored, {job.rows_duplicate:,} already stored, "
+        f"{job.rows_stored:,} {rows} stored, {job.rows_duplicate:,} already stored, "
         f"{job.rows_rejected:,} rejected, cost {usd(job.cost_usd)}"
     )
     for chunk in outcome.empty_chunks:

@@ -5,7 +5,7 @@ Boundary rules (the SQL bar queries and the bar aggregator follow exactly these)
 - A time bar covers the half-open interval ``[open_time, close_time)``: a tick stamped exactly
   on a boundary opens the next bar.
 - Bars are aligned to UTC: a bar of width ``w`` opens at ``origin + k * w`` for an integer ``k``.
-  The origin is the Unix epoch for 1m to 1d, and Monday 1970-01-05T00:00Z for 1w, so weekly
+  The origin is the Unix epoch for 1s to 1d, and Monday 1970-01-05T00:00Z for 1w, so weekly
   bars open on Mondays at 00:00 UTC.
 - Open is the first tick's price and close the last tick's, ordered by ``(ts_event, trade_id)``.
 """
@@ -20,14 +20,16 @@ from typing import Final
 import msgspec
 
 from ticklane.core.errors import BadDataError
-from ticklane.core.time import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE
+from ticklane.core.time import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND
 
 _MONDAY_ORIGIN_NS: Final = 4 * NANOS_PER_DAY  # 1970-01-01 was a Thursday
 
 
 class Timeframe(Enum):
-    """The widths a time bar can have."""
+    """The widths a time bar can have (the reference's eight, and one second, the width of
+    Databento's ohlcv-1s bars)."""
 
+    ONE_SECOND = "1s"
     ONE_MINUTE = "1m"
     FIVE_MINUTES = "5m"
     FIFTEEN_MINUTES = "15m"
@@ -67,6 +69,7 @@ class Timeframe(Enum):
 
 
 _WIDTHS: Final = {
+    Timeframe.ONE_SECOND: NANOS_PER_SECOND,
     Timeframe.ONE_MINUTE: NANOS_PER_MINUTE,
     Timeframe.FIVE_MINUTES: 5 * NANOS_PER_MINUTE,
     Timeframe.FIFTEEN_MINUTES: 15 * NANOS_PER_MINUTE,

@@ -22,6 +22,7 @@ from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 
 if TYPE_CHECKING:  # history.py reads rows with storage.rows, which imports this module
+    from ticklane.storage.bars import BarBook
     from ticklane.storage.history import HistoryBook
 
 
@@ -327,6 +328,11 @@ class TickStore(Protocol):
     @property
     def history(self) -> HistoryBook:
         """Backfill jobs, the cost ledger and provenance, in this store's database."""
+        ...
+
+    @property
+    def bars(self) -> BarBook:
+        """Bars as a vendor published them (Databento's ohlcv schemas)."""
         ...
 
     def compress(self, older_than_ns: int) -> CompressResult:

@@ -37,6 +37,7 @@ from ticklane.core.fixed import price_from_raw
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
 from ticklane.storage import pgbinary
+from ticklane.storage.bars import BarBook
 from ticklane.storage.base import (
     STRATEGY_LOG_COLUMNS,
     AppliedMigration,
@@ -684,6 +685,10 @@ class PostgresTickStore:
     @property
     def history(self) -> HistoryBook:
         return HistoryBook(_PostgresRunner(self))
+
+    @property
+    def bars(self) -> BarBook:
+        return BarBook(_PostgresRunner(self))
 
     def record_gap(self, gap: Gap) -> int:
         rows = self._execute_returning(

@@ -32,6 +32,7 @@ from ticklane.core.errors import MigrationError, NotAvailableError, StorageError
 from ticklane.core.fixed import price_from_raw
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.ticks import QuoteTick, TradeTick
+from ticklane.storage.bars import BarBook
 from ticklane.storage.base import (
     STRATEGY_LOG_COLUMNS,
     AppliedMigration,
@@ -430,6 +431,10 @@ class SqliteTickStore:
     @property
     def history(self) -> HistoryBook:
         return HistoryBook(_SqliteRunner(self))
+
+    @property
+    def bars(self) -> BarBook:
+        return BarBook(_SqliteRunner(self))
 
     def record_gap(self, gap: Gap) -> int:
         with self._write() as conn:

@@ -197,7 +197,7 @@ class Strategy(ABC):
         return None, self.params.get("equity_fraction")
 
 
-BAR_TYPE_PARAMETER = Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1m .. 1w or N-tick.")
+BAR_TYPE_PARAMETER = Parameter("bar_type", "bar_type", "1m", "Bars to run on: 1s .. 1w or N-tick.")
 
 
 class BarCloseStrategy(Strategy):

@@ -24,7 +24,13 @@ from ticklane.core.fixed import QUANTITY_SCALE
 from ticklane.core.identifiers import Side
 from ticklane.core.time import parse_datetime
 from ticklane.datamanager.history.databento_source import DatabentoSource
-from ticklane.datamanager.history.source import Batch, Chunk, ChunkReport, ProvenanceKind
+from ticklane.datamanager.history.source import (
+    BarBatch,
+    Batch,
+    Chunk,
+    ChunkReport,
+    ProvenanceKind,
+)
 
 from databento_server import Answer, DatabentoServer, Running, serve
 
@@ -210,9 +216,32 @@ def test_a_schema_the_dataset_lacks_is_permanent_and_named(databento_api: Runnin
         fetch_all(src, Chunk("equs", "QQQ", DAY, NEXT_DAY))
 
 
-def test_a_schema_that_is_not_ticks_is_refused_before_any_request() -> None:
-    with pytest.raises(PermanentError, match="'ohlcv-1m' gives bars, which ticklane does not"):
-        DatabentoSource(DatabentoConfig(api_key="k"), schema="ohlcv-1m")
+@pytest.mark.parametrize(("schema", "width"), [("ohlcv-1s", 10**9), ("ohlcv-1m", 60 * 10**9)])
+def test_an_ohlcv_schema_gives_bars_with_the_clients_values(
+    databento_api: Running, shared_data: Path, schema: str, width: int
+) -> None:
+    chunk = Chunk("cme", "ESH1", DAY, NEXT_DAY)
+    batches, report = fetch_all(source(databento_api, schema=schema), chunk)
+    [batch] = batches
+    assert isinstance(batch, BarBatch)
+    path = shared_data / f"databento/python-tests/tests/data/GLBX.MDP3/test_data.{schema}.dbn.zst"
+    expected = list(databento.DBNStore.from_bytes(path.read_bytes()))
+    assert report.records_seen == len(expected) == len(batch.bars) > 0
+    for bar, record in zip(batch.bars, expected, strict=True):
+        assert (bar.exchange, bar.symbol, str(bar.bar_type)) == ("cme", "ESH1", schema[-2:])
+        assert (bar.open_time, bar.close_time) == (record.ts_event, record.ts_event + width)
+        assert [p * 10**9 for p in (bar.open, bar.high, bar.low, bar.close)] == [
+            record.open,
+            record.high,
+            record.low,
+            record.close,
+        ]
+        assert bar.volume == record.volume
+
+
+def test_an_unknown_schema_is_refused_before_any_request_naming_those_there_are() -> None:
+    with pytest.raises(PermanentError, match=r"'ohlcv-2m'.*trades.*ohlcv-1d"):
+        DatabentoSource(DatabentoConfig(api_key="k"), schema="ohlcv-2m")
 
 
 def test_a_symbol_databento_cannot_resolve_is_permanent(databento_api: Running) -> None:

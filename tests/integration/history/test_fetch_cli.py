@@ -217,3 +217,30 @@ def test_a_paid_download_that_turns_out_corrupt_still_counts_as_spent(
     assert line["failed"] == 1 and Decimal(report["total_usd"]) > 0
     job = api_cli.json("-c", str(config), "backfill", "status")["jobs"][0]
     assert job["state"] == "failed"
+
+
+def test_ohlcv_bars_are_fetched_into_the_bars_table_and_read_back(
+    api_cli: Cli, databento_api: Running, tmp_path: Path, shared_data: Path
+) -> None:
+    config = write_config(tmp_path, databento_api)
+    path = shared_data / DATA.replace("trades", "ohlcv-1m")
+    expected = list(databento.DBNStore.from_bytes(path.read_bytes()))
+    result = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--schema", "ohlcv-1m")
+    assert result.returncode == 0, result.stderr
+    assert f"{len(expected)} bars stored" in result.stdout
+
+    stats = api_cli.json("-c", str(config), "db", "stats")
+    assert stats["series"] == [] and stats["provenance"] == []  # bars are not ticks
+    [series] = stats["bars"]
+    assert (series["timeframe"], series["source"], series["bars"]) == ("1m", "databento", 4)
+    read = api_cli.json("-c", str(config), "db", "bars", "cme:ESH1", "-t", "1m", *RANGE)["bars"]
+    assert [b["open_time"] for b in read] == [r.ts_event for r in expected]
+    assert [Decimal(b["close"]) * 10**9 for b in read] == [r.close for r in expected]
+    assert [Decimal(b["volume"]) for b in read] == [r.volume for r in expected]
+    table = api_cli.run("-c", str(config), "db", "bars", "cme:ESH1", *RANGE)
+    assert table.returncode == 0 and "cme:ESH1 1m bars" in table.stdout
+
+    again = api_cli.run("-c", str(config), "fetch", *ES, *RANGE, "--schema", "ohlcv-1m")
+    assert again.returncode == 0 and f"{len(expected)} already stored" in again.stdout
+    hourly = api_cli.run("-c", str(config), "db", "bars", "cme:ESH1", "-t", "1h", *RANGE)
+    assert hourly.returncode == 1 and "no 1h bars of cme:ESH1" in hourly.stderr

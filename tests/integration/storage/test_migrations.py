@@ -158,6 +158,7 @@ def test_postgres_without_timescaledb_uses_native_partitions(pg_schema_url: str)
             (4, "gaps"),
             (5, "strategy_log_runs"),
             (6, "history"),
+            (7, "bars"),
         ]
     finally:
         store.close()
@@ -185,6 +186,7 @@ def test_sqlite_migrations_are_the_shipped_ones(tmp_path: Path) -> None:
             (3, "gaps"),
             (4, "strategy_log_runs"),
             (5, "history"),
+            (6, "bars"),
         ]
     finally:
         store.close()

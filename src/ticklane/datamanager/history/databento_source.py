@@ -26,6 +26,7 @@ from ticklane.core.errors import BadDataError, PermanentError
 from ticklane.core.identifiers import check_exchange
 from ticklane.core.time import format_ns
 from ticklane.datamanager.history.source import (
+    BarBatch,
     Batch,
     Chunk,
     ChunkReport,
@@ -35,8 +36,13 @@ from ticklane.datamanager.history.source import (
 from ticklane.datamanager.history.source_tools import Retrying, day_chunks
 from ticklane.venues.databento.client import DatabentoClient, Request
 from ticklane.venues.databento.dbnfile import DbnFile
-from ticklane.venues.databento.parse import Converted, DbnConverter, InstrumentMap
-from ticklane.venues.databento.schemas import SCHEMAS, TICK_SCHEMAS
+from ticklane.venues.databento.parse import (
+    Converted,
+    DbnConverter,
+    InstrumentMap,
+    bars_from_records,
+)
+from ticklane.venues.databento.schemas import SCHEMAS, Output
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,8 @@ class DatabentoSource:
         config: the ``[databento]`` section (key, gateway, our instruments).
         schema: what to fetch: ``trades`` (default), ``tbbo`` (trades and the quotes before
             them), ``mbp-1``, ``mbp-10`` (level 0), ``bbo-1s``, ``bbo-1m`` (quotes), ``mbo``
-            (its trades).
+            (its trades), ``ohlcv-1s``, ``ohlcv-1m``, ``ohlcv-1h``, ``ohlcv-1d`` (bars, stored
+            in the ``bars`` table).
         dataset: use this dataset for every instrument instead of the configured one.
         retries: attempts after a transient failure (network, 5xx, rate limit).
         work_dir: where downloads are written (a temporary folder inside it, removed after).
@@ -73,12 +80,7 @@ class DatabentoSource:
     ) -> None:
         if schema not in SCHEMAS:
             raise PermanentError(
-                f"unknown databento schema {schema!r}; ticklane stores {', '.join(TICK_SCHEMAS)}"
-            )
-        if schema not in TICK_SCHEMAS:
-            raise PermanentError(
-                f"databento schema {schema!r} gives bars, which ticklane does not store (it "
-                f"stores ticks and computes bars from them); use one of {', '.join(TICK_SCHEMAS)}"
+                f"unknown databento schema {schema!r}; ticklane stores {', '.join(SCHEMAS)}"
             )
         self._config = config
         self._schema = schema
@@ -177,6 +179,8 @@ class DatabentoSource:
                     yield trades
                 for quotes in converted.quotes:
                     yield quotes
+                if converted.bars:
+                    yield BarBatch(converted.bars)
 
     async def aclose(self) -> None:
         self._estimates.clear()
@@ -214,7 +218,7 @@ class FileBlock(Converted):
 
     def __init__(self, converted: Converted, records: int) -> None:
         super().__init__()
-        self.trades, self.quotes = converted.trades, converted.quotes
+        self.trades, self.quotes, self.bars = converted.trades, converted.quotes, converted.bars
         self.errors, self.rejected = converted.errors, converted.rejected
         self.records = records
 
@@ -230,15 +234,20 @@ def dbn_file_batches(
     our columns, one block of at most ``batch_rows`` records at a time.
 
     ``exchange`` is where the instruments are stored; ``symbols`` maps the file's raw symbols
-    to ours (None: keep them). Schemas: those of ``TICK_SCHEMAS``. A file that is not DBN, is
-    corrupt or truncated raises ``BadDataError`` naming it (after the blocks before the fault).
+    to ours (None: keep them). Every schema of ``SCHEMAS``: the ohlcv ones give bars. A file
+    that is not DBN, is corrupt or truncated raises ``BadDataError`` naming it (after the
+    blocks before the fault).
     """
     with DbnFile(path) as dbn:
         spec = dbn.spec
-        if spec.name not in TICK_SCHEMAS:
-            tick_schemas = ", ".join(TICK_SCHEMAS)
-            raise dbn.fail(f"has schema {spec.name}: bars, not ticks (ticks: {tick_schemas})")
-        converter = DbnConverter(spec, InstrumentMap.from_metadata(dbn.metadata, exchange, symbols))
+        instruments = InstrumentMap.from_metadata(dbn.metadata, exchange, symbols)
+        if spec.output is Output.BARS:
+            for block in dbn.blocks(batch_rows):
+                converted = Converted()
+                converted.bars = bars_from_records(spec, block, instruments, converted)
+                yield FileBlock(converted, len(block))
+            return
+        converter = DbnConverter(spec, instruments)
         for block in dbn.blocks(batch_rows):
             yield FileBlock(converter.convert(block), len(block))
 

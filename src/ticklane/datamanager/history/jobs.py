@@ -28,6 +28,7 @@ import msgspec
 from ticklane.core.columnar import QuoteColumns, TradeColumns
 from ticklane.core.errors import PermanentError, TicklaneError
 from ticklane.datamanager.history.source import (
+    BarBatch,
     Batch,
     Chunk,
     ChunkReport,
@@ -215,13 +216,15 @@ class JobRunner:
         self._progress.chunk_started(chunk)
         report = ChunkReport()
         total = InsertResult(0, 0, 0)
+        ticks = False  # whether the chunk gave ticks (provenance), not bars
         ledger_id: int | None = None
         try:
             await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
             ledger_id = await self._open_ledger(chunk, spec)
             async with aclosing(self._source.fetch(spec, report)) as batches:
                 async for batch in batches:
-                    result = await asyncio.to_thread(self._insert, batch)
+                    ticks = ticks or not isinstance(batch, BarBatch)
+                    result = await asyncio.to_thread(self._insert, batch, report)
                     total = total + result
                     self._progress.rows_stored(result.inserted + result.duplicates)
         except BaseException as error:
@@ -236,7 +239,8 @@ class JobRunner:
             cost_usd=report.cost_usd,
             detail=report.detail,
         )
-        await asyncio.to_thread(self._book.chunk_done, done, self._provenance(done, report))
+        provenance = self._provenance(done, report) if ticks else None
+        await asyncio.to_thread(self._book.chunk_done, done, provenance)
         await asyncio.to_thread(self._settle, chunk, report, ledger_id, "fetched", report.detail)
         self._progress.chunk_finished(done, report)
         examples = tuple(
@@ -314,11 +318,13 @@ class JobRunner:
         )
         return await asyncio.to_thread(self._book.record_cost, entry)
 
-    def _insert(self, batch: Batch) -> InsertResult:
+    def _insert(self, batch: Batch, report: ChunkReport) -> InsertResult:
         if isinstance(batch, TradeColumns):
             return self._store.insert_trades(batch)
-        assert isinstance(batch, QuoteColumns)
-        return self._store.insert_quotes(batch)
+        if isinstance(batch, QuoteColumns):
+            return self._store.insert_quotes(batch)
+        # Bars record who published them themselves: they have no tick provenance.
+        return self._store.bars.insert(batch.bars, report.served_by or self._source.name)
 
 
 def ledger_entry(

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import msgspec
 
+from ticklane.core.bars import Bar
 from ticklane.core.columnar import QuoteColumns, RowError, TradeColumns
 from ticklane.core.errors import NoDataError, PermanentError
 
@@ -83,7 +84,13 @@ class ChunkReport:
             self.rejected.extend(errors[:room])
 
 
-Batch = TradeColumns | QuoteColumns
+class BarBatch(msgspec.Struct, frozen=True):
+    """Bars a source published (Databento's ohlcv schemas), stored in the ``bars`` table."""
+
+    bars: list[Bar]
+
+
+Batch = TradeColumns | QuoteColumns | BarBatch
 
 
 class HistorySource(Protocol):

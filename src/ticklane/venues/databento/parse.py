@@ -113,11 +113,13 @@ class InstrumentMap:
 
 
 class Converted:
-    """What one block became: batches per instrument, and the rows rejected."""
+    """What one block became: batches per instrument (bars for the ohlcv schemas), and the
+    rows rejected."""
 
     def __init__(self) -> None:
         self.trades: list[TradeColumns] = []
         self.quotes: list[QuoteColumns] = []
+        self.bars: list[Bar] = []
         self.errors: list[RowError] = []  # a sample (first ERROR_SAMPLE)
         self.rejected = 0  # every rejected row, including those not in ``errors``
 
@@ -321,21 +323,31 @@ def quantity_from_volume(volume: npt.NDArray[np.uint64], *, field: str = "volume
     return scaled
 
 
-def bars_from_records(spec: SchemaSpec, records: Records, instruments: InstrumentMap) -> list[Bar]:
+def bars_from_records(
+    spec: SchemaSpec, records: Records, instruments: InstrumentMap, out: Converted | None = None
+) -> list[Bar]:
     """OHLCV records as ``Bar`` objects (``ts_event`` is the bar's open time). Databento does
     not publish a bar's trade count: ``tick_count`` is 0. Rows of an unmapped instrument or
-    with an undefined price are left out."""
+    with an undefined price are left out, and reported to ``out`` when given."""
     if spec.timeframe is None:
         raise NotAvailableError(f"{spec.name}: ticklane has no bar timeframe of that width")
     bar_type = BarType.time(spec.timeframe)
     width = spec.timeframe.nanos
     quantity_from_volume(records["volume"])  # refuses a volume our quantities cannot hold
     bars = []
-    for row in records.tolist():  # few records: a day of 1m bars is 1,440
+    errors = []
+    for position, row in enumerate(records.tolist()):  # few records: a day of 1m bars is 1,440
         named = dict(zip(records.dtype.names or (), row, strict=True))
-        instrument = instruments.by_id.get(int(named["instrument_id"]))
+        raw_id = int(named["instrument_id"])
+        instrument = instruments.by_id.get(raw_id)
         prices = [named[key] for key in ("open", "high", "low", "close")]
-        if instrument is None or UNDEF_PRICE in prices:
+        if instrument is None:
+            message = f"instrument_id {raw_id} is not in the symbology of the data"
+            errors.append(RowError(position, "instrument_id", str(raw_id), message))
+            continue
+        if UNDEF_PRICE in prices:
+            message = "bar without a price (UNDEF_PRICE)"
+            errors.append(RowError(position, "open", "UNDEF_PRICE", message))
             continue
         open_, high, low, close = (price_from_raw(int(p)) for p in prices)
         bars.append(
@@ -353,4 +365,6 @@ def bars_from_records(spec: SchemaSpec, records: Records, instruments: Instrumen
                 tick_count=0,
             )
         )
+    if out is not None and errors:
+        out.reject(errors)
     return bars

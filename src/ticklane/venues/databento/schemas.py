@@ -15,8 +15,7 @@ tbbo                        trades, and quotes (the book before each trade)
 mbp-1, bbo-1s, bbo-1m       quotes (best bid and ask)
 mbp-10                      quotes from level 0
 mbo                         trades, from the records whose action is ``T``
-ohlcv-1m, ohlcv-1h, ohlcv-1d  bars (``core.bars.Bar``); not stored by the backfill
-ohlcv-1s                    read, but no bars: ticklane has no 1-second timeframe
+ohlcv-1s, -1m, -1h, -1d      bars (``core.bars.Bar``), stored in the ``bars`` table
 ==========================  ==============================================
 """
 
@@ -168,9 +167,10 @@ SCHEMAS: Final = {
         SchemaSpec("bbo-1s", BBO_MSG, (0xC3,), Output.QUOTES, quote_time="ts_recv"),
         SchemaSpec("bbo-1m", BBO_MSG, (0xC4,), Output.QUOTES, quote_time="ts_recv"),
         SchemaSpec("mbo", MBO_MSG, (0xA0,), Output.TRADES),
-        # 0x11 is the deprecated OHLCV rtype of DBN v1 files, used for every cadence. There is
-        # no one-second ``Timeframe``: ohlcv-1s is read but cannot become ``Bar`` objects.
-        SchemaSpec("ohlcv-1s", OHLCV_MSG, (0x20, 0x11), Output.BARS),
+        # 0x11 is the deprecated OHLCV rtype of DBN v1 files, used for every cadence.
+        SchemaSpec(
+            "ohlcv-1s", OHLCV_MSG, (0x20, 0x11), Output.BARS, timeframe=Timeframe.ONE_SECOND
+        ),
         SchemaSpec(
             "ohlcv-1m", OHLCV_MSG, (0x21, 0x11), Output.BARS, timeframe=Timeframe.ONE_MINUTE
         ),

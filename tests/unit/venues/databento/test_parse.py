@@ -15,14 +15,19 @@ import pandas as pd
 import pytest
 
 from ticklane.core.columnar import QUOTE_DTYPE, TRADE_DTYPE, QuoteColumns, TradeColumns
-from ticklane.core.errors import BadDataError, NotAvailableError
+from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import QUANTITY_SCALE
 from ticklane.core.identifiers import Side
 from ticklane.datamanager.history.databento_source import FileBlock, dbn_file_batches
 from ticklane.datamanager.importer_convert import derived_trade_id
 from ticklane.venues.databento import schemas
 from ticklane.venues.databento.dbnfile import DbnFile
-from ticklane.venues.databento.parse import InstrumentMap, bars_from_records, quantity_from_volume
+from ticklane.venues.databento.parse import (
+    Converted,
+    InstrumentMap,
+    bars_from_records,
+    quantity_from_volume,
+)
 
 TICK_SCHEMAS = ("trades", "tbbo", "mbp-1", "mbp-10", "bbo-1s", "bbo-1m", "mbo")
 SIDES = {"A": Side.SELL, "B": Side.BUY, "N": Side.NONE}
@@ -241,10 +246,26 @@ def test_ohlcv_records_become_bars_with_the_clients_values(shared_data: Path) ->
         assert bar.symbol == row.symbol
 
 
-def test_one_second_bars_are_not_available(shared_data: Path) -> None:
+def test_one_second_bars_have_the_one_second_timeframe(shared_data: Path) -> None:
     path = shared_data / "databento" / "small" / "test_data.ohlcv-1s.dbn.zst"
-    with DbnFile(path) as dbn, pytest.raises(NotAvailableError, match="ohlcv-1s"):
-        bars_from_records(dbn.spec, next(dbn.blocks(10)), InstrumentMap({}))
+    with DbnFile(path) as dbn:
+        bars = bars_from_records(
+            dbn.spec, next(dbn.blocks(10)), InstrumentMap.from_metadata(dbn.metadata, "xcme")
+        )
+    assert bars and {str(bar.bar_type) for bar in bars} == {"1s"}
+    assert all(bar.close_time - bar.open_time == 10**9 for bar in bars)
+
+
+def test_bars_of_an_unmapped_instrument_are_reported_not_dropped_silently(
+    shared_data: Path,
+) -> None:
+    path = shared_data / "databento" / "small" / "test_data.ohlcv-1m.dbn.zst"
+    out = Converted()
+    with DbnFile(path) as dbn:
+        block = next(dbn.blocks(10))
+        bars = bars_from_records(dbn.spec, block, InstrumentMap({}), out)
+    assert bars == [] and out.rejected == len(block) > 0
+    assert out.errors[0].field == "instrument_id"
 
 
 def test_trades_without_a_sequence_get_derived_ids(shared_data: Path, tmp_path: Path) -> None:

@@ -210,7 +210,10 @@ def bars(
         f"{instrument} {width.value} bars",
         ["open time", "open", "high", "low", "close", "volume"],
         [
-            (short_time(b.open_time), b.open, b.high, b.low, b.close, format_decimal(b.volume))
+            (
+                short_time(b.open_time),
+                *map(format_decimal, (b.open, b.high, b.low, b.close, b.volume)),
+            )
             for b in found
         ],
     )

@@ -12,19 +12,22 @@ Writes: ``put_many`` groups the trades per instrument and sends, in one pipeline
 ``EXPIRE`` of ``ttl_seconds``: the key lives ``ttl_seconds`` after its last write. One
 multi-value LPUSH moves about three times the ticks of a pipeline of single pushes.
 
-Reads: ``LRANGE`` (``since``: with ``LINDEX`` of the oldest, in one pipeline). The cache keeps
-what it decoded from each element (up to ``_DECODED_REMEMBERED`` elements, then it starts
-again), so a list read again, a strategy's context or a repeated query, costs the decoding of
-its new elements only; an element that is not a valid tick is skipped and counted each time.
+Reads: ``LRANGE`` (``since``: with ``LINDEX`` of the oldest, in one pipeline), on a lean
+connection of their own (``cache.resp``: half redis-py's asyncio cost per round trip). The
+cache keeps what it decoded from each element (up to ``_DECODED_REMEMBERED`` elements, then it
+starts again), so a list read again, a strategy's context or a repeated query, costs the
+decoding of its new elements only; an element that is not a valid tick is skipped and counted
+each time.
 
 Failures: every Redis error, refused connection or operation slower than ``timeout`` seconds
 is caught here, counted (``stats``), logged at most once per ``log_interval`` seconds and
 answered as a miss; it never reaches the caller. After ``backoff_after`` failures in a row the
 cache stops trying for a pause (0.5 s, doubling to ``backoff_longest``), counting the operations
-it skips as failures too, so a stalled server does not cost each call the full timeout. redis-py
-drops a connection that failed or was cut off by the timeout and opens a new one on the next
-try, so the cache recovers by itself, within one pause, when Redis is back. A write cut off by
-the timeout may still be applied by a server that was only slow: it is counted as failed.
+it skips as failures too, so a stalled server does not cost each call the full timeout. Both
+connections (redis-py's and the reads') drop a connection that failed or was cut off by the
+timeout and open a new one on the next try, so the cache recovers by itself, within one pause,
+when Redis is back. A write cut off by the timeout may still be applied by a server that was
+only slow: it is counted as failed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from redis.exceptions import RedisError
 from ticklane.cache import codec
 from ticklane.cache.base import CacheStats, check_limit, to_tick
 from ticklane.cache.failures import Backoff, FailureLog
+from ticklane.cache.resp import RespConnection, supports
 from ticklane.config.settings import RedisCacheConfig, redact_url
 from ticklane.core.errors import ConfigError, TransientError
 from ticklane.core.identifiers import check_exchange, check_symbol
@@ -156,6 +160,9 @@ class RedisTickCache:
             )
         except ValueError as error:
             raise ConfigError(f"Redis cache URL {redact_url(url)}: {error}") from None
+        # Reads, the latency-bound side, go through a lean connection of their own (see
+        # cache.resp); writes, throughput-bound and pipelined, stay with redis-py.
+        self._reader = RespConnection(url, connect_timeout=timeout) if supports(url) else None
 
     @classmethod
     def from_config(
@@ -198,14 +205,20 @@ class RedisTickCache:
         self._failures.failed(operation, _SKIPPED)
         return True
 
-    async def _call(self, operation: str, request: Callable[[], Awaitable[T]]) -> T | None:
-        """The result of ``request``, or None when Redis failed, was too slow or is skipped."""
+    async def _call(
+        self, operation: str, request: Callable[[], Awaitable[T]], *, timed: bool = False
+    ) -> T | None:
+        """The result of ``request``, or None when Redis failed, was too slow or is skipped.
+        ``timed``: ``request`` enforces the timeout itself (the lean read connection)."""
         if self._skip(operation):
             return None
         self._stats.operations += 1
         try:
-            async with asyncio.timeout(self._timeout):
+            if timed:
                 result = await request()
+            else:
+                async with asyncio.timeout(self._timeout):
+                    result = await request()
         except _FAILURES as error:
             self._stats.failures += 1
             self._backoff.failed()
@@ -250,6 +263,15 @@ class RedisTickCache:
     # -- reads -----------------------------------------------------------------------------
 
     async def _range(self, operation: str, key: str, start: int, stop: int) -> list[bytes] | None:
+        reader = self._reader
+        if reader is not None:
+
+            async def read() -> list[bytes]:
+                [items] = await reader.execute([("LRANGE", key, start, stop)], self._timeout)
+                return cast(list[bytes], items)
+
+            return await self._call(operation, read, timed=True)
+
         def request() -> Awaitable[list[bytes]]:
             return cast(Awaitable[list[bytes]], self._client.lrange(key, start, stop))
 
@@ -330,7 +352,9 @@ class RedisTickCache:
         """
         exchange, symbol = check_exchange(exchange), check_symbol(symbol)
         key, operation = self.key(exchange, symbol), f"since {exchange} {symbol}"
-        first = await self._call(operation, lambda: self._oldest_and_first_page(key))
+        first = await self._call(
+            operation, lambda: self._oldest_and_first_page(key), timed=self._reader is not None
+        )
         if first is None or first[0] is None:
             return None
         oldest = self._decode(operation, [first[0]])
@@ -359,6 +383,11 @@ class RedisTickCache:
         return None
 
     async def _oldest_and_first_page(self, key: str) -> tuple[bytes | None, list[bytes]]:
+        if self._reader is not None:
+            oldest, items = await self._reader.execute(
+                [("LINDEX", key, -1), ("LRANGE", key, 0, self._page - 1)], self._timeout
+            )
+            return cast(bytes | None, oldest), cast(list[bytes], items)
         pipe = self._client.pipeline(transaction=False)
         pipe.lindex(key, -1)
         pipe.lrange(key, 0, self._page - 1)
@@ -373,4 +402,6 @@ class RedisTickCache:
         return None if entries is None else [entry.trade_tick() for entry in entries]
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._client.aclose()

@@ -1,7 +1,7 @@
 """DBN benchmark: a Databento trades file decoded, converted and stored as ticks.
 
 Run ``python -m benchmarks.bench_dbn [--rows N] [--backend sqlite|postgresql|all|none]
-[--pg-url URL] [--batch-rows N]``. It builds, in a temporary folder under
+[--pg-url URL] [--batch-rows N] [--per-batch]``. It builds, in a temporary folder under
 ``benchmarks/.work/``, a zstd DBN trades file of ``--rows`` records (2,000,000 by default)
 from the real ESH1 trade records of ``../shared/data/databento/small/test_data.trades.dbn.zst``
 (their metadata header and record bytes as the template): ``ts_event``/``ts_recv`` increase by
@@ -10,8 +10,11 @@ a few microseconds with runs of equal times, ``sequence`` counts up, prices walk
 per second and peak RSS:
 
 - decode + convert: ``dbn_file_batches`` (zstd, ``np.frombuffer``, columns) alone;
-- DBN to stored ticks: the same, every batch given to ``store.insert_trades``, per backend
-  (stores set up as in ``bench_storage``).
+- DBN to stored ticks: the same, every batch given to the sink of ``store.bulk_trades()``
+  (the path backfill jobs take), per backend (stores set up as in ``bench_storage``). On
+  PostgreSQL the records land in a day with no partition yet, so they are staged, keyed and
+  attached; the seconds of those phases are printed too. ``--per-batch`` gives every batch to
+  ``store.insert_trades`` instead (the path before ``bulk_trades``), for comparison.
 
 The figures are printed (Markdown) to stdout; progress goes to stderr. The issue's target is
 500,000 records/s from DBN to stored ticks.
@@ -23,6 +26,8 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -34,6 +39,7 @@ from benchmarks.bench_storage import DEFAULT_PG_URL, WORK_DIR, postgres_store, s
 from benchmarks.results import write_section
 from ticklane.datamanager.history.databento_source import dbn_file_batches
 from ticklane.storage.base import TickStore
+from ticklane.storage.pgbulk import PostgresTradeSink
 from ticklane.venues.databento.schemas import SIDE_ASK, SIDE_BID, TRADE_MSG
 
 TEMPLATE: Final = (
@@ -81,13 +87,30 @@ def convert_only(path: Path, batch_rows: int) -> int:
     return rows
 
 
-def convert_and_store(path: Path, batch_rows: int, store: TickStore) -> int:
+def convert_and_store(
+    path: Path, batch_rows: int, store: TickStore, phases: Callable[[dict[str, float]], None]
+) -> int:
+    """Records stored through ``store.bulk_trades()``; ``phases`` gets the PostgreSQL sink's
+    seconds per phase."""
+    with store.bulk_trades() as sink:
+        for block in dbn_file_batches(path, exchange="cme", batch_rows=batch_rows):
+            for batch in block.trades:
+                sink.add(batch)
+    if isinstance(sink, PostgresTradeSink):
+        phases(sink.timings)
+    return sink.result.inserted
+
+
+def convert_and_store_per_batch(path: Path, batch_rows: int, store: TickStore) -> int:
     rows = 0
     for block in dbn_file_batches(path, exchange="cme", batch_rows=batch_rows):
         for batch in block.trades:
-            result = store.insert_trades(batch)
-            rows += result.inserted
+            rows += store.insert_trades(batch).inserted
     return rows
+
+
+def phase_text(timings: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items() if seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all", "none"), default="all")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--batch-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--per-batch",
+        action="store_true",
+        help="store with insert_trades per batch instead of bulk_trades (the earlier path)",
+    )
     parser.add_argument("--write-results", action="store_true", help="Update RESULTS.md.")
     args = parser.parse_args(argv)
     WORK_DIR.mkdir(parents=True, exist_ok=True)
@@ -107,6 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         results = [measure("decode + convert", lambda: convert_only(path, args.batch_rows))]
         backends = ("sqlite", "postgresql") if args.backend == "all" else (args.backend,)
         versions = []
+        phases: list[str] = []
+
+        def record(backend: str) -> Callable[[dict[str, float]], None]:
+            def keep(timings: dict[str, float]) -> None:
+                phases.append(f"{backend}: {phase_text(timings)}")
+                progress(f"phases of {backend}: {phase_text(timings)}")
+
+            return keep
+
         for backend in backends:
             if backend == "none":
                 continue
@@ -114,18 +151,22 @@ def main(argv: list[str] | None = None) -> int:
             with opened as (store, version):
                 versions.append(version)
                 progress(f"storing into {version}")
-                results.append(
-                    measure(
-                        f"DBN to stored ticks, {backend}",
-                        lambda: convert_and_store(path, args.batch_rows, store),
-                    )
+                run = (
+                    partial(convert_and_store_per_batch, path, args.batch_rows, store)
+                    if args.per_batch
+                    else partial(convert_and_store, path, args.batch_rows, store, record(backend))
                 )
+                results.append(measure(f"DBN to stored ticks, {backend}", run))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     description = (
         f"DBN trades: {args.rows:,} records, {size / 2**20:,.1f} MiB zstd, "
-        f"batch_rows {args.batch_rows:,}; stores: {'; '.join(versions) or 'none'}"
+        f"batch_rows {args.batch_rows:,}, stored with "
+        f"{'insert_trades per batch' if args.per_batch else 'bulk_trades'}; "
+        f"stores: {'; '.join(versions) or 'none'}"
     )
+    if phases:
+        description += f"\n\nSeconds per phase of the bulk load: {'; '.join(phases)}."
     section = import_section("DBN import", "bench_dbn", description, "records", 500_000, results)
     print(section)
     if args.write_results:

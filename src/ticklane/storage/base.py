@@ -8,7 +8,8 @@ unique key, hence ``ts_event`` in it; SQLite uses the same key so both backends 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
@@ -51,6 +52,43 @@ class InsertResult(msgspec.Struct, frozen=True):
 
 
 EMPTY_RESULT = InsertResult(0, 0, 0)
+
+
+class TradeSink(Protocol):
+    """Where a bulk load puts its trade batches (``TickStore.bulk_trades``).
+
+    ``add`` takes batches of any instruments in any order; ``result`` is what
+    ``insert_trades`` would have reported for them, summed over the batches (rejected rows by
+    position in their own batch), known once the ``with`` block has ended normally.
+    """
+
+    def add(self, batch: TradeColumns) -> None: ...
+
+    @property
+    def result(self) -> InsertResult: ...
+
+
+class EachBatchSink:
+    """A ``TradeSink`` that stores every batch at once with ``insert_trades``: what it stored
+    stays stored whatever happens later in the ``with`` block."""
+
+    def __init__(self, insert_trades: Callable[[TradeColumns], InsertResult]) -> None:
+        self._insert_trades = insert_trades
+        self._result = EMPTY_RESULT
+
+    def add(self, batch: TradeColumns) -> None:
+        self._result = self._result + self._insert_trades(batch)
+
+    @property
+    def result(self) -> InsertResult:
+        return self._result
+
+
+@contextmanager
+def each_batch_sink(
+    insert_trades: Callable[[TradeColumns], InsertResult],
+) -> Iterator[EachBatchSink]:
+    yield EachBatchSink(insert_trades)
 
 
 class AppliedMigration(msgspec.Struct, frozen=True):
@@ -247,6 +285,23 @@ class TickStore(Protocol):
 
     def insert_quotes(self, batch: QuoteColumns) -> InsertResult:
         """Store best bid/ask quotes duplicate-safe, keyed by (ts_event, sequence)."""
+        ...
+
+    def bulk_trades(self) -> AbstractContextManager[TradeSink]:
+        """A sink for a large load of trades (a backfill), used as ``with store.bulk_trades()
+        as sink: sink.add(batch)``; ``sink.result`` after the block sums what was stored.
+
+        Stored rows and counts are those of ``insert_trades`` on the same batches. How an
+        exception inside the block ends differs by backend:
+
+        - PostgreSQL, native partitions: trades of a time partition that did not exist when
+          its first rows came are staged out of sight and stored, each partition in one step,
+          only when the block ends normally; an exception stores none of them (and leaves no
+          partition and no staging table). Trades of existing partitions are stored batch by
+          batch, as ``insert_trades`` does, and stay stored.
+        - SQLite and TimescaleDB: every batch is stored by ``insert_trades`` when added and
+          stays stored whatever happens later.
+        """
         ...
 
     def get_ticks(

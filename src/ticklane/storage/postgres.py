@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any, Final
 
@@ -51,6 +52,8 @@ from ticklane.storage.base import (
     StrategyLogEvent,
     StrategyLogRow,
     SymbolInfo,
+    TradeSink,
+    each_batch_sink,
 )
 from ticklane.storage.history import Execute, HistoryBook, T
 from ticklane.storage.migrations import check_applied, load_migrations
@@ -351,10 +354,16 @@ class PostgresTickStore:
             )
 
     def _create_partitions(
-        self, table: str, lo_ns: int, hi_ns: int, known: list[tuple[int, int, str]]
+        self,
+        table: str,
+        lo_ns: int,
+        hi_ns: int,
+        known: list[tuple[int, int, str]],
+        on: psycopg.Connection[Any] | None = None,
     ) -> None:
+        connection = nullcontext(on) if on is not None else self._pool.connection()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with connection as conn, conn.transaction():
                 # Another process may be creating the same partitions: serialize, re-read.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
                 known[:] = self._load_partitions(table, conn)
@@ -435,6 +444,13 @@ class PostgresTickStore:
         inserted = self._copy_insert("quotes", "quote_stage", QUOTE_WIRE, instrument, good.data)
         return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
 
+    def bulk_trades(self) -> AbstractContextManager[TradeSink]:
+        if self.layout != "partitioned":  # TimescaleDB makes its chunks itself, row by row
+            return each_batch_sink(self.insert_trades)
+        from ticklane.storage import pgbulk  # builds on this module
+
+        return pgbulk.bulk_trades(self)
+
     def _copy_insert(
         self,
         table: str,
@@ -442,9 +458,10 @@ class PostgresTickStore:
         wire: Sequence[tuple[str, int]],
         instrument: InstrumentId,
         data: Any,
+        on: psycopg.Connection[Any] | None = None,
     ) -> int:
-        """Store the rows of ``data`` duplicate-safe in one transaction; return how many were
-        new.
+        """Store the rows of ``data`` duplicate-safe in one transaction (on the connection
+        ``on``, else a pooled one); return how many were new.
 
         The keys this instrument has stored in the batch's time span are read first (none, for
         history into an empty span); rows not among them are copied straight into the table,
@@ -462,8 +479,9 @@ class PostgresTickStore:
         names = (instrument.exchange, instrument.symbol)
         key = wire[1][0]  # with ts_event, the rest of the row's key (trade_id, sequence)
         limit = _STORED_KEYS_PER_ROW * len(data)
+        connection = nullcontext(on) if on is not None else self._pool.connection()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with connection as conn, conn.transaction():
                 stored = self._stored_keys(conn, target, key, names, lo, hi, limit)
                 if stored is None:
                     return _insert_staged(conn, target, stage, wire, names, data)

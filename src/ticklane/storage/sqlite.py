@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +45,8 @@ from ticklane.storage.base import (
     StrategyLogEvent,
     StrategyLogRow,
     SymbolInfo,
+    TradeSink,
+    each_batch_sink,
 )
 from ticklane.storage.history import Execute, HistoryBook, T
 from ticklane.storage.migrations import check_applied, load_migrations
@@ -249,6 +251,12 @@ class SqliteTickStore:
         good, errors = batch.validated()
         inserted = self._insert_rows("quotes", QUOTE_COLUMNS, instrument, good.data)
         return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
+
+    def bulk_trades(self) -> AbstractContextManager[TradeSink]:
+        """Each batch stored by ``insert_trades`` when added; what an exception inside the
+        ``with`` block interrupts stays stored up to the last batch added (unlike PostgreSQL,
+        which keeps back the partitions it was staging)."""
+        return each_batch_sink(self.insert_trades)
 
     def _insert_rows(
         self, table: str, columns: tuple[str, ...], instrument: InstrumentId, data: Any

@@ -18,10 +18,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager, aclosing, asynccontextmanager
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 
@@ -29,7 +29,6 @@ from ticklane.core.columnar import QuoteColumns, TradeColumns
 from ticklane.core.errors import PermanentError, TicklaneError
 from ticklane.datamanager.history.source import (
     BarBatch,
-    Batch,
     Chunk,
     ChunkReport,
     Estimate,
@@ -47,6 +46,8 @@ from ticklane.storage.history import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STALE_ELSEWHERE_NS: Final = 3_600 * 1_000_000_000  # a job of another host idle this long is free
 
@@ -221,12 +222,22 @@ class JobRunner:
         try:
             await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
             ledger_id = await self._open_ledger(chunk, spec)
-            async with aclosing(self._source.fetch(spec, report)) as batches:
+            # Trades go through the store's bulk path: on PostgreSQL a day without a partition
+            # yet is loaded unindexed and attached whole when the chunk ends (2.5x faster).
+            async with (
+                in_threads(self._store.bulk_trades()) as trades,
+                aclosing(self._source.fetch(spec, report)) as batches,
+            ):
                 async for batch in batches:
                     ticks = ticks or not isinstance(batch, BarBatch)
+                    if isinstance(batch, TradeColumns):
+                        await asyncio.to_thread(trades.add, batch)
+                        self._progress.rows_stored(len(batch.data))
+                        continue
                     result = await asyncio.to_thread(self._insert, batch, report)
                     total = total + result
                     self._progress.rows_stored(result.inserted + result.duplicates)
+            total = total + trades.result
         except BaseException as error:
             await asyncio.to_thread(self._fail_chunk, chunk, report, ledger_id, error)
             raise
@@ -318,13 +329,25 @@ class JobRunner:
         )
         return await asyncio.to_thread(self._book.record_cost, entry)
 
-    def _insert(self, batch: Batch, report: ChunkReport) -> InsertResult:
-        if isinstance(batch, TradeColumns):
-            return self._store.insert_trades(batch)
+    def _insert(self, batch: QuoteColumns | BarBatch, report: ChunkReport) -> InsertResult:
         if isinstance(batch, QuoteColumns):
             return self._store.insert_quotes(batch)
         # Bars record who published them themselves: they have no tick provenance.
         return self._store.bars.insert(batch.bars, report.served_by or self._source.name)
+
+
+@asynccontextmanager
+async def in_threads(manager: AbstractContextManager[T]) -> AsyncIterator[T]:
+    """``manager`` entered and exited in a worker thread: a bulk load's end (index build,
+    attach) takes seconds, which the event loop must not wait out."""
+    value = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield value
+    except BaseException as error:
+        if not await asyncio.to_thread(manager.__exit__, type(error), error, error.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
 
 
 def ledger_entry(

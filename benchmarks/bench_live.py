@@ -46,6 +46,7 @@ from ticklane.cache.redis_cache import RedisTickCache
 from ticklane.config.settings import CacheConfig, PaperTradingConfig, RedisCacheConfig
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.core.records import TradeRecord
+from ticklane.ipc.loop import polling_loop
 from ticklane.ipc.segment import unlink_segment
 from ticklane.ipc.writer import RingWriter
 from ticklane.live.ipc_exchange import IpcExchange
@@ -334,15 +335,22 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
         "--loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="event loop (trading-core runs asyncio's own; uvloop is not a dependency)",
+        choices=("polling", "asyncio", "uvloop"),
+        default="polling",
+        help="event loop: polling (trading-core live's: asyncio polling the ring itself), "
+        "asyncio (plain: a reader thread hands records over), uvloop (not a dependency)",
     )
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     prefix = f"bench-live-{secrets.token_hex(4)}:"
     run: Callable[[Coroutine[Any, Any, list[str]]], list[str]] = asyncio.run
-    if args.loop == "uvloop":
+    if args.loop == "polling":
+
+        def run(flow: Coroutine[Any, Any, list[str]]) -> list[str]:
+            with asyncio.Runner(loop_factory=polling_loop) as runner:
+                return runner.run(flow)
+
+    elif args.loop == "uvloop":
         import uvloop  # type: ignore[import-not-found,unused-ignore]
 
         run = uvloop.run
@@ -354,7 +362,7 @@ def main() -> None:
         "## live",
         "",
         f"Command: `.venv/bin/python -m benchmarks.bench_live --ticks {args.ticks}"
-        f"{' --loop uvloop' if args.loop == 'uvloop' else ''}`",
+        f"{'' if args.loop == 'polling' else f' --loop {args.loop}'}`",
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}, event loop {args.loop}; processing is the median of "

@@ -12,6 +12,7 @@ from ticklane.cli.common import ConfigOption, err, fail, handle_errors, state
 from ticklane.config import Settings, configure_logging, load_settings
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.records import TradeRecord
+from ticklane.ipc.loop import polling_loop
 from ticklane.storage import TickStore, open_store
 
 if TYPE_CHECKING:
@@ -94,7 +95,10 @@ def live(
         if trader is not None:
             err.print(trader.status_line(), soft_wrap=True)
 
-    asyncio.run(main())
+    # The loop polls data-manager's ring itself while it waits (ipc.loop): a trade reaches
+    # the strategy without a thread hand-off.
+    with asyncio.Runner(loop_factory=polling_loop) as runner:
+        runner.run(main())
 
 
 class _Trading:

@@ -1,20 +1,28 @@
 """``IpcExchange``: the trading process's view of the market, read from data-manager's ring.
 
-A reader thread attaches to the shared-memory ring ``data-manager serve --ipc`` writes
-(waiting while there is none: data-manager may start later), reads records in batches and
-calls the subscribed callbacks with each record, synchronously, in ring order. The thread
-follows the writer: a restarted writer (new generation) or a writer that died and came back
-counts one reconnection; while no writer is alive the exchange reports itself disconnected.
-Records a slow consumer let the ring overwrite are counted (``lost``), never invented.
+The exchange attaches to the shared-memory ring ``data-manager serve --ipc`` writes (waiting
+while there is none: data-manager may start later), reads records in batches and calls the
+subscribed callbacks with each record, synchronously, in ring order. It follows the writer: a
+restarted writer (new generation) or a writer that died and came back counts one
+reconnection; while no writer is alive the exchange reports itself disconnected. Records a
+slow consumer let the ring overwrite are counted (``lost``), never invented.
 
-The callbacks run on the reader thread. The market-data service hands the records to its
-event loop from there (``loop.call_soon_threadsafe``) into a bounded channel; when that
-channel is full the callback blocks the reader thread, so a slow consumer shows up as ring
-overrun at the reader, counted, and never as unbounded memory.
+Who reads, chosen by ``start``:
+
+- started inside an event loop made by ``ipc.loop.polling_loop`` (trading-core live's), the
+  loop's selector polls the ring while the loop waits, and the callbacks run on the loop's
+  thread: no thread hand-off, no wake-up per record (see ``ipc.loop``). No more records are
+  read than ``accepting`` says the consumer has room for: the rest wait in the ring, and a
+  consumer that stays behind shows up as ring overrun, counted.
+- anywhere else, a reader thread polls and the callbacks run on it. The market-data service
+  hands the records to its event loop from there (``loop.call_soon_threadsafe``) into a
+  bounded channel; when that channel is full the callback blocks the reader thread, so a slow
+  consumer shows up as ring overrun as well, never as unbounded memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -23,6 +31,7 @@ from typing import Final, Literal
 
 from ticklane.core.errors import TransientError
 from ticklane.core.records import BookRecord, MarketRecord, QuoteRecord, TradeRecord
+from ticklane.ipc.loop import PollingSelector, selector_of
 from ticklane.ipc.reader import RingReader
 from ticklane.ipc.wait import PollMode
 
@@ -70,14 +79,23 @@ class IpcExchange:
     ) -> None:
         self.name = name
         self.stats = IpcStats()
-        self._poll = poll
+        self._poll_mode = poll
+        self._waiting_logged = False
         self._start = start
         self._trades: list[TradeCallback] = []
         self._quotes: list[QuoteCallback] = []
         self._books: list[BookCallback] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None  # why the reader thread ended, if it failed
+        self._selector: PollingSelector | None = None  # polled by the event loop instead
+        self._reader: RingReader | None = None  # the loop's reader, once attached
+        self._next_attach = 0.0  # monotonic time of the loop's next attach attempt
+        self._next_check = 0.0  # ... and of its next look at the writer (liveness)
+        self._alive_before = False
+        self._restarts_before = 0
+        self.error: BaseException | None = None  # why reading ended, if it failed
+        # Polled by the event loop: how many records the consumer takes now (None: any).
+        self.accepting: Callable[[], int] | None = None
 
     def subscribe_trades(self, callback: TradeCallback) -> None:
         self._trades.append(callback)
@@ -88,18 +106,94 @@ class IpcExchange:
     def subscribe_book(self, callback: BookCallback) -> None:
         self._books.append(callback)
 
+    @property
+    def polled_by_loop(self) -> bool:
+        """Whether the event loop reads the ring (callbacks on its thread), not a thread."""
+        return self._selector is not None
+
     def start(self) -> None:
-        """Start the reader thread."""
-        if self._thread is not None:
+        """Start reading: by the running event loop's selector when it is a polling one,
+        else by a reader thread (see the module docstring)."""
+        if self._thread is not None or self._selector is not None:
+            return
+        try:
+            selector = selector_of(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop
+            selector = None
+        if selector is not None:
+            self._selector = selector
+            selector.add_poller(self._poll)
             return
         self._thread = threading.Thread(target=self._run, name=f"ipc-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop reading (a callback in progress finishes first)."""
+        """Stop reading (a callback in progress finishes first). From any thread: a polling
+        loop's selector drops the exchange at its next poll."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    # -- polled by the event loop ----------------------------------------------------------------
+
+    def _poll(self) -> bool:
+        """One look at the ring, on the loop's thread: True when records were handed out."""
+        if self._stop.is_set():
+            self._end_polling()
+            return False
+        try:
+            reader = self._reader
+            if reader is None:
+                reader = self._reader = self._attach_now()
+                if reader is None:
+                    return False
+            room = _BATCH if self.accepting is None else min(_BATCH, self.accepting())
+            if room <= 0:
+                return False  # the consumer is full: the records wait in the ring
+            batch = reader.read_batch(room, 0)
+            if batch:
+                self.stats.records += len(batch)
+                self._dispatch(batch, self._trades, self._quotes, self._books)
+                self._after_batch(reader)
+                return True
+            now = time.monotonic()
+            if now >= self._next_check:  # writer liveness costs system calls: not every poll
+                self._next_check = now + _READ_TIMEOUT_S
+                self._after_batch(reader)
+                self._after_empty_read(reader)
+            return False
+        except Exception as error:  # reported by the owner, who watches `error`
+            self.error = error
+            log.exception("ipc %s: reading stopped", self.name)
+            self._end_polling()
+            return False
+
+    def _attach_now(self) -> RingReader | None:
+        """Attach without waiting, at most every ``_ATTACH_RETRY_S``."""
+        now = time.monotonic()
+        if now < self._next_attach:
+            return None
+        self._next_attach = now + _ATTACH_RETRY_S
+        try:
+            reader = RingReader(
+                self.name, start=self._start, attach_timeout=0.0, poll=self._poll_mode
+            )
+        except TransientError:  # no segment yet: data-manager has not started
+            if not self._waiting_logged:
+                log.info("ipc %s: waiting for data-manager serve --ipc", self.name)
+                self._waiting_logged = True
+            return None
+        log.info("ipc %s: attached (writer pid %d)", self.name, reader.writer_pid)
+        self._begin(reader)
+        return reader
+
+    def _end_polling(self) -> None:
+        if self._selector is not None:
+            self._selector.remove_poller(self._poll)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self.stats.connected = False
 
     # -- the reader thread ---------------------------------------------------------------------
 
@@ -126,7 +220,11 @@ class IpcExchange:
                 # No spinning before the short sleeps: a spin holds the GIL, and right after a
                 # record the event loop thread needs it to act on that record.
                 reader = RingReader(
-                    self.name, start=self._start, attach_timeout=0.0, poll=self._poll, spin_us=0.0
+                    self.name,
+                    start=self._start,
+                    attach_timeout=0.0,
+                    poll=self._poll_mode,
+                    spin_us=0.0,
                 )
             except TransientError:  # no segment yet: data-manager has not started
                 if not waited:
@@ -139,32 +237,42 @@ class IpcExchange:
         return None
 
     def _read(self, reader: RingReader) -> None:
-        stats = self.stats
-        alive_before = reader.writer_alive
-        stats.connected = alive_before
-        restarts_before = reader.restarts
+        self._begin(reader)
         trades, quotes, books = self._trades, self._quotes, self._books
         while not self._stop.is_set():
             batch = reader.read_batch(_BATCH, _READ_TIMEOUT_S)
             if batch:
-                stats.records += len(batch)
+                self.stats.records += len(batch)
                 self._dispatch(batch, trades, quotes, books)
-            stats.lost = reader.lost
-            if reader.restarts != restarts_before:
-                stats.reconnections += reader.restarts - restarts_before
-                stats.restarts = reader.restarts
-                restarts_before = reader.restarts
-                log.warning("ipc %s: data-manager restarted; following it", self.name)
+            self._after_batch(reader)
             if not batch:
-                alive = reader.writer_alive
-                if alive != alive_before:
-                    if alive:
-                        stats.reconnections += 1
-                        log.info("ipc %s: data-manager is back", self.name)
-                    else:
-                        log.warning("ipc %s: data-manager is gone; waiting", self.name)
-                    alive_before = alive
-                stats.connected = alive
+                self._after_empty_read(reader)
+
+    # -- following the writer (both ways of reading) ---------------------------------------------
+
+    def _begin(self, reader: RingReader) -> None:
+        self._alive_before = self.stats.connected = reader.writer_alive
+        self._restarts_before = reader.restarts
+
+    def _after_batch(self, reader: RingReader) -> None:
+        stats = self.stats
+        stats.lost = reader.lost
+        if reader.restarts != self._restarts_before:
+            stats.reconnections += reader.restarts - self._restarts_before
+            stats.restarts = self._restarts_before = reader.restarts
+            log.warning("ipc %s: data-manager restarted; following it", self.name)
+
+    def _after_empty_read(self, reader: RingReader) -> None:
+        """Nothing came: is the writer still there, or back?"""
+        alive = reader.writer_alive
+        if alive != self._alive_before:
+            if alive:
+                self.stats.reconnections += 1
+                log.info("ipc %s: data-manager is back", self.name)
+            else:
+                log.warning("ipc %s: data-manager is gone; waiting", self.name)
+            self._alive_before = alive
+        self.stats.connected = alive
 
     @staticmethod
     def _dispatch(

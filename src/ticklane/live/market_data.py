@@ -9,7 +9,10 @@ The channel is a ``queue.Queue``: the reader thread puts into it and blocks when
 (backpressure, which the ring turns into counted overrun). A trade put into an empty channel
 schedules one call on the event loop (``call_soon_threadsafe``), which takes whole batches
 from the channel without blocking and processes them right there: a trade reaches the strategy
-in the loop iteration that wakes up for it, with no task to switch to. The channel's fill is
+in the loop iteration that wakes up for it, with no task to switch to. When the event loop
+polls the ring itself (``ipc.loop``, trading-core live's loop), the trades are put on the
+loop's own thread, never more than the channel has room for, and processed in the same loop
+iteration. The channel's fill is
 exported as channel utilization, the figure of the backpressure alert.
 
 The strategy sees a batch before the cache does, and processing never waits for Redis: the
@@ -129,6 +132,11 @@ class MarketDataService:
         self._unwritten: list[TradeRecord] = []  # accepted, not yet handed to the cache
         self._writer: asyncio.Task[None] | None = None
         exchange.subscribe_trades(self._collect)
+        exchange.accepting = self._room  # read by an exchange the event loop polls
+
+    def _room(self) -> int:
+        """Trades the channel can take now (an exchange the loop polls reads no more)."""
+        return self.capacity - self._channel.qsize()
 
     @property
     def channel_depth(self) -> int:
@@ -140,7 +148,16 @@ class MarketDataService:
         return self._channel.qsize() / self.capacity
 
     def _collect(self, trade: TradeRecord) -> None:
-        """On the reader thread: blocks while the channel is full (backpressure)."""
+        """On the reader thread: blocks while the channel is full (backpressure). On the loop's
+        thread (an exchange the loop polls, which reads only what fits): never blocks."""
+        if self.exchange.polled_by_loop:
+            if self._closing:
+                return
+            self._channel.put_nowait(trade)
+            if not self._scheduled and self._loop is not None:
+                self._scheduled = True
+                self._loop.call_soon(self._on_arrival)
+            return
         while not self._closing:
             try:
                 self._channel.put(trade, timeout=_WAIT_S)

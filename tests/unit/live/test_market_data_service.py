@@ -14,6 +14,7 @@ from ticklane.cache.base import CacheStats
 from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
 from ticklane.core.ticks import TradeTick
+from ticklane.ipc.loop import polling_loop
 from ticklane.ipc.segment import unlink_segment
 from ticklane.ipc.writer import RingWriter
 from ticklane.live.ipc_exchange import IpcExchange
@@ -155,3 +156,33 @@ def test_a_failing_cache_writer_stops_the_service() -> None:
             service._process([trade(2)])
 
     asyncio.run(scenario())
+
+
+def test_on_a_polling_loop_a_small_channel_takes_everything_in_order(ring_name: str) -> None:
+    cache = SlowCache(delay=0.001)
+    seen: list[int] = []
+    exchange = IpcExchange(ring_name)
+    service = MarketDataService(
+        exchange, validator(), capacity=50, cache=cache, on_trade=lambda r: seen.append(r.trade_id)
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        with RingWriter(ring_name, capacity=4096) as writer:
+            task = asyncio.create_task(service.run(stop))
+            deadline = time.monotonic() + DEADLINE_S
+            while not exchange.stats.connected and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert exchange.polled_by_loop
+            for n in range(1, 1001):  # 20 times the channel: it fills, the ring holds the rest
+                writer.write(trade(n))
+            while len(seen) < 1000 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            stop.set()
+            await task
+
+    with asyncio.Runner(loop_factory=polling_loop) as runner:
+        runner.run(scenario())
+    assert seen == list(range(1, 1001))
+    assert [n for write in cache.writes for n in write] == seen
+    assert exchange.stats.lost == 0

@@ -66,6 +66,12 @@ class _Protocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._replies(data)
+        except hiredis.HiredisError as error:  # not Redis speaking (a wrong port?)
+            self.fail(RedisConnectionError(f"not a Redis reply: {error}"))
+
+    def _replies(self, data: bytes) -> None:
         self._parser.feed(data)
         waiting = self.waiting
         while (reply := self._parser.gets()) is not False:
@@ -116,10 +122,14 @@ class RespConnection:
     async def execute(self, commands: list[Command], timeout: float) -> list[Any]:
         """The replies to ``commands``, sent in one write; TimeoutError after ``timeout``
         seconds (the connection is then closed), a redis-py error class otherwise."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
-        loop = asyncio.get_running_loop()
+            timeout -= loop.time() - began  # one deadline for connecting and answering
+            if timeout <= 0:
+                raise TimeoutError("Redis did not answer in time (connecting took it all)")
         futures = [loop.create_future() for _ in commands]
         protocol.waiting.extend(futures)
         assert protocol.transport is not None
@@ -184,6 +194,11 @@ class RespConnection:
         return protocol
 
     async def close(self) -> None:
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            if connecting.done() and not connecting.cancelled() and not connecting.exception():
+                self._protocol = connecting.result()
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None

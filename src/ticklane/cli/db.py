@@ -203,9 +203,10 @@ def bars(
         found = store.bars.get(InstrumentId(exchange, symbol), width, start_ns, end_ns)
     if output is OutputFormat.JSON:
         print_json({"bars": found})
-        return
     if not found:
         fail(f"no {width.value} bars of {instrument} between {start} and {end}")
+    if output is OutputFormat.JSON:
+        return
     print_table(
         f"{instrument} {width.value} bars",
         ["open time", "open", "high", "low", "close", "volume"],

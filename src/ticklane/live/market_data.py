@@ -208,7 +208,10 @@ class MarketDataService:
                 except TimeoutError:
                     pass
             self._closing = True
-            await asyncio.to_thread(self.exchange.stop)
+            if self.exchange.polled_by_loop:
+                self.exchange.stop()  # no thread to wait for: no poll runs before it takes
+            else:
+                await asyncio.to_thread(self.exchange.stop)
             self._stopped = True  # from here on this task processes, not the callback
             if self._failure is not None:
                 raise self._failure
@@ -220,6 +223,8 @@ class MarketDataService:
             await self.flush()
         finally:
             self._stopped = True
+            self._closing = True
+            self.exchange.stop(timeout=0.0)  # failing or cancelled: stop reading the ring too
             if self._writer is not None and not self._writer.done():
                 self._writer.cancel()  # only when failing or cancelled: a clean stop flushed
 

@@ -123,6 +123,12 @@ def _row(bar: Bar, source: str) -> tuple[Any, ...]:
             field="bar_type",
             value=str(bar.bar_type),
         )
+    if timeframe.bar_open(bar.open_time) != bar.open_time:
+        raise BadDataError(
+            f"bar at {bar.open_time}: does not open on a {timeframe.value} boundary (UTC)",
+            field="open_time",
+            value=bar.open_time,
+        )
     if bar.close_time - bar.open_time != timeframe.nanos:
         raise BadDataError(
             f"bar at {bar.open_time}: spans {bar.close_time - bar.open_time} ns, "

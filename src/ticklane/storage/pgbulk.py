@@ -116,9 +116,12 @@ class _SendAhead(LibpqWriter):
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        # The COPY is always ended (with the sender's error, if it failed), so the connection
+        # never stays in COPY_IN; that error is then raised.
+        error = exc if exc is not None else self._error
+        super().finish(error)
         if self._error is not None and exc is None:
             raise self._error
-        super().finish(exc)
 
 
 class _OpenCopy:
@@ -159,7 +162,11 @@ class _OpenCopy:
         self._copy.write(memoryview(payload)[len(pgbinary.HEADER) : -len(pgbinary.TRAILER)])
 
     def close(self) -> None:
-        self._copy.write(pgbinary.TRAILER)
+        try:
+            self._copy.write(pgbinary.TRAILER)
+        except BaseException as error:
+            self.abort(error)  # the COPY and its transaction end here, not left open
+            raise
         self._stack.close()
 
     def abort(self, error: BaseException) -> None:

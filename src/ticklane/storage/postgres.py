@@ -445,7 +445,9 @@ class PostgresTickStore:
         return InsertResult(len(batch), inserted, len(good) - inserted, tuple(errors))
 
     def bulk_trades(self) -> AbstractContextManager[TradeSink]:
-        if self.layout != "partitioned":  # TimescaleDB makes its chunks itself, row by row
+        # TimescaleDB makes its chunks itself, row by row. The bulk path holds a connection
+        # for the whole load: a pool of one would leave none for anything else meanwhile.
+        if self.layout != "partitioned" or self._pool.max_size < 2:
             return each_batch_sink(self.insert_trades)
         from ticklane.storage import pgbulk  # builds on this module
 

@@ -16,11 +16,11 @@ from ticklane.core.records import TradeRecord
 
 from cache_servers import RedisProcess
 
-NOW = time.time_ns()
-
 
 def trade(n: int, symbol: str = "BTCUSDT", exchange: str = "binance") -> TradeRecord:
-    ts = NOW - 60_000_000_000 + n * 1_000_000  # a minute ago, one trade a millisecond
+    # A minute before the trade is made (the cache drops trades older than its TTL: a time
+    # taken once at import would age with every test run before), one trade a millisecond.
+    ts = time.time_ns() // 10**9 * 10**9 - 60_000_000_000 + n * 1_000_000
     side = (Side.NONE, Side.BUY, Side.SELL)[n % 3]
     return TradeRecord(exchange, symbol, ts, ts + 700, n, 42_150_250_000_000 + n * 10_000_001,
                        n * 1_000 + 1, side)  # fmt: skip
@@ -144,7 +144,7 @@ def test_since_reads_past_its_first_page_when_it_must(redis_url: str, key_prefix
 
 
 def test_expired_trades_are_not_returned(redis_url: str, key_prefix: str) -> None:
-    later = NOW + 3_600 * 10**9
+    later = time.time_ns() + 3_600 * 10**9
 
     async def scenario() -> tuple[list[TradeRecord], list[TradeRecord] | None]:
         cache = RedisTickCache(

@@ -105,6 +105,10 @@ class BinanceArchiveSource:
     def paid(self) -> bool:
         return False
 
+    @property
+    def whole_files(self) -> bool:
+        return True
+
     def unsupported(self, exchange: str, symbol: str) -> str | None:
         if exchange != EXCHANGE:
             return f"{NAME} serves Binance spot only, not {exchange}"

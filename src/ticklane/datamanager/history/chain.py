@@ -47,6 +47,10 @@ class SourceChain:
         return False  # paid members are approved chunk by chunk
 
     @property
+    def whole_files(self) -> bool:
+        return all(source.whole_files for source in self._sources)
+
+    @property
     def members(self) -> tuple[HistorySource, ...]:
         return self._sources
 

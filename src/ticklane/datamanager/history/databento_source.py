@@ -104,6 +104,10 @@ class DatabentoSource:
         return True
 
     @property
+    def whole_files(self) -> bool:
+        return True
+
+    @property
     def schema(self) -> str:
         return self._schema
 

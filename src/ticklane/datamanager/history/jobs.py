@@ -18,10 +18,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, aclosing, asynccontextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, aclosing
 from decimal import Decimal
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
@@ -29,12 +30,13 @@ from ticklane.core.columnar import QuoteColumns, TradeColumns
 from ticklane.core.errors import PermanentError, TicklaneError
 from ticklane.datamanager.history.source import (
     BarBatch,
+    Batch,
     Chunk,
     ChunkReport,
     Estimate,
     HistorySource,
 )
-from ticklane.storage.base import InsertResult, TickStore
+from ticklane.storage.base import InsertResult, TickStore, TradeSink
 from ticklane.storage.history import (
     BackfillJob,
     CostEntry,
@@ -176,7 +178,8 @@ class JobRunner:
     async def run(self, job: BackfillJob) -> JobOutcome:
         """Fetch and store every chunk not done. On an error the chunk and the job record it
         and it is raised; on cancellation (Ctrl-C) the job is marked interrupted. Either way
-        what was stored stays stored."""
+        what was stored stays stored; a chunk the store loads in bulk (``_BulkTrades``) is
+        stored when it ends, so one cut short stores nothing of a day it was staging."""
         assert job.id is not None
         job_id = job.id
         chunks = await asyncio.to_thread(self._book.chunks, job_id)
@@ -219,28 +222,33 @@ class JobRunner:
         total = InsertResult(0, 0, 0)
         ticks = False  # whether the chunk gave ticks (provenance), not bars
         ledger_id: int | None = None
+        # A source that reads a downloaded file stores its trades through the store's bulk
+        # path: on PostgreSQL a day without a partition yet is loaded unindexed and attached
+        # whole when the chunk ends (2.5x faster), and a chunk that fails keeps none of it.
+        bulk = _BulkTrades(self._store) if self._source.whole_files else None
         try:
             await asyncio.to_thread(self._book.chunk_started, chunk.job_id, chunk.seq)
             ledger_id = await self._open_ledger(chunk, spec)
-            # Trades go through the store's bulk path: on PostgreSQL a day without a partition
-            # yet is loaded unindexed and attached whole when the chunk ends (2.5x faster).
-            async with (
-                in_threads(self._store.bulk_trades()) as trades,
-                aclosing(self._source.fetch(spec, report)) as batches,
-            ):
+            async with aclosing(self._source.fetch(spec, report)) as batches:
                 async for batch in batches:
                     ticks = ticks or not isinstance(batch, BarBatch)
-                    if isinstance(batch, TradeColumns):
-                        await asyncio.to_thread(trades.add, batch)
+                    if bulk is not None and isinstance(batch, TradeColumns):
+                        await bulk.add(batch)
                         self._progress.rows_stored(len(batch.data))
                         continue
                     result = await asyncio.to_thread(self._insert, batch, report)
                     total = total + result
                     self._progress.rows_stored(result.inserted + result.duplicates)
-            total = total + trades.result
+            if bulk is not None:
+                total = total + await bulk.finish()
         except BaseException as error:
+            if bulk is not None:
+                await bulk.abandon(error)
             await asyncio.to_thread(self._fail_chunk, chunk, report, ledger_id, error)
             raise
+        finally:
+            if bulk is not None:
+                bulk.close()
         done = msgspec.structs.replace(
             chunk,
             state="done",
@@ -329,25 +337,57 @@ class JobRunner:
         )
         return await asyncio.to_thread(self._book.record_cost, entry)
 
-    def _insert(self, batch: QuoteColumns | BarBatch, report: ChunkReport) -> InsertResult:
+    def _insert(self, batch: Batch, report: ChunkReport) -> InsertResult:
+        if isinstance(batch, TradeColumns):
+            return self._store.insert_trades(batch)
         if isinstance(batch, QuoteColumns):
             return self._store.insert_quotes(batch)
         # Bars record who published them themselves: they have no tick provenance.
         return self._store.bars.insert(batch.bars, report.served_by or self._source.name)
 
 
-@asynccontextmanager
-async def in_threads(manager: AbstractContextManager[T]) -> AsyncIterator[T]:
-    """``manager`` entered and exited in a worker thread: a bulk load's end (index build,
-    attach) takes seconds, which the event loop must not wait out."""
-    value = await asyncio.to_thread(manager.__enter__)
-    try:
-        yield value
-    except BaseException as error:
-        if not await asyncio.to_thread(manager.__exit__, type(error), error, error.__traceback__):
-            raise
-    else:
-        await asyncio.to_thread(manager.__exit__, None, None, None)
+class _BulkTrades:
+    """The store's bulk trade sink for one chunk, opened at the chunk's first trades.
+
+    Every call on it (open, each batch, the end) runs on one worker thread of its own, in
+    order: the end (index build, attach: seconds, which the event loop must not wait out) or
+    the discard after a cancellation comes after the batch in flight, never beside it on the
+    same connection.
+    """
+
+    def __init__(self, store: TickStore) -> None:
+        self._store = store
+        self._manager: AbstractContextManager[TradeSink] | None = None
+        self._sink: TradeSink | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-trades")
+
+    def _run(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
+
+    async def add(self, batch: TradeColumns) -> None:
+        if self._sink is None:
+            self._manager = self._store.bulk_trades()
+            self._sink = await self._run(self._manager.__enter__)
+        await self._run(self._sink.add, batch)
+
+    async def finish(self) -> InsertResult:
+        """Store what was held back; what every batch added came to."""
+        manager, self._manager = self._manager, None  # ended once, whatever happens
+        if manager is None or self._sink is None:
+            return InsertResult(0, 0, 0)
+        await self._run(manager.__exit__, None, None, None)
+        return self._sink.result
+
+    async def abandon(self, error: BaseException) -> None:
+        """Drop what was held back (the chunk failed or was interrupted)."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            # Shielded: a second Ctrl-C must not leave staging tables behind.
+            ending = self._run(manager.__exit__, type(error), error, error.__traceback__)
+            await asyncio.shield(ending)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False)
 
 
 def ledger_entry(

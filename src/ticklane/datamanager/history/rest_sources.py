@@ -85,6 +85,10 @@ class _RestSource(ABC, Generic[R]):
     def paid(self) -> bool:
         return False
 
+    @property
+    def whole_files(self) -> bool:
+        return False
+
     def unsupported(self, exchange: str, symbol: str) -> str | None:
         if exchange != self.exchange:
             return f"{self.name} serves {self.exchange} only, not {exchange}"

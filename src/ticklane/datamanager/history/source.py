@@ -112,6 +112,13 @@ class HistorySource(Protocol):
         """True when requests cost money (estimate before fetching, check the budget)."""
         ...
 
+    @property
+    def whole_files(self) -> bool:
+        """True when a chunk's rows come from a file already downloaded, in quick succession:
+        the store may then hold them back and load the chunk in bulk (``bulk_trades``). A
+        source paced request by request keeps its rows stored as they come."""
+        ...
+
     def unsupported(self, exchange: str, symbol: str) -> str | None:
         """None when this source can serve the instrument, else why not (shown to the user)."""
         ...

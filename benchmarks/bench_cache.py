@@ -48,10 +48,11 @@ READS = 2_000
 NOTES = (
     "Where the time goes (a one-off profile on this machine, not re-measured by each run): a "
     "batch of 1 is one round trip per tick, so the live pipeline should hand `put_many` "
-    "whatever has queued up. Of an L2 `recent(100)` as records, about 550 µs is redis-py's "
-    "pure-Python reply parser (~4 µs an element; the same LRANGE took ~160 µs with `hiredis` "
-    "importable) and ~200 µs is decoding 100 JSON ticks; `TradeTick` objects, validated on "
-    "construction, cost ~6 µs each on top. L1 keeps each tick's `TradeTick` once made."
+    "whatever has queued up. L2 reads go through the cache's own RESP connection (`hiredis` "
+    "parses, `cache.resp`), half redis-py's asyncio cost per round trip; each element is "
+    "decoded once and remembered, so a list read again decodes only its new ticks; "
+    "`TradeTick` objects, validated on construction, cost ~6 µs each on top. L1 keeps each "
+    "tick's `TradeTick` once made."
 )
 
 

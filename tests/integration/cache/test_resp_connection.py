@@ -4,6 +4,7 @@ a connection killed under it, AUTH and SELECT from the URL."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis
@@ -68,41 +69,41 @@ def test_an_error_reply_raises_and_the_connection_keeps_serving(
     assert asyncio.run(run()) == [b"not a list"]
 
 
+async def ids_around(
+    url: str, disrupt: Callable[[RespConnection, int], Awaitable[None]]
+) -> tuple[int, int]:
+    """The connection's CLIENT ID before and after ``disrupt`` (given the first id)."""
+    connection = RespConnection(url, connect_timeout=1.0)
+    try:
+        [first_id] = await connection.execute([("CLIENT", "ID")], 1.0)
+        await disrupt(connection, int(first_id))
+        [second_id] = await connection.execute([("CLIENT", "ID")], 1.0)
+        return int(first_id), int(second_id)
+    finally:
+        await connection.close()
+
+
 def test_a_timeout_fails_the_command_and_the_next_call_reconnects(
     own_redis: RedisProcess,
 ) -> None:
-    async def run() -> tuple[int, int]:
-        connection = RespConnection(own_redis.url, connect_timeout=1.0)
-        try:
-            [first_id] = await connection.execute([("CLIENT", "ID")], 1.0)
-            own_redis.client().execute_command("CLIENT", "PAUSE", 300, "ALL")
-            with pytest.raises(TimeoutError, match=r"did not answer within 0\.05 s"):
-                await connection.execute([("LRANGE", "k", 0, 1)], 0.05)
-            await asyncio.sleep(0.4)  # the pause is over
-            [second_id] = await connection.execute([("CLIENT", "ID")], 1.0)
-            return int(first_id), int(second_id)
-        finally:
-            await connection.close()
+    async def pause_the_server(connection: RespConnection, _: int) -> None:
+        own_redis.client().execute_command("CLIENT", "PAUSE", 300, "ALL")
+        with pytest.raises(TimeoutError, match=r"did not answer within 0\.05 s"):
+            await connection.execute([("LRANGE", "k", 0, 1)], 0.05)
+        await asyncio.sleep(0.4)  # the pause is over
 
-    first, second = asyncio.run(run())
+    first, second = asyncio.run(ids_around(own_redis.url, pause_the_server))
     assert second != first  # the timed-out connection was closed, a new one opened
 
 
 def test_a_connection_killed_by_the_server_is_replaced_on_the_next_call(
     own_redis: RedisProcess,
 ) -> None:
-    async def run() -> tuple[int, int]:
-        connection = RespConnection(own_redis.url, connect_timeout=1.0)
-        try:
-            [first_id] = await connection.execute([("CLIENT", "ID")], 1.0)
-            own_redis.client().client_kill_filter(_id=str(first_id))
-            await asyncio.sleep(0.05)  # the loop sees the connection close
-            [second_id] = await connection.execute([("CLIENT", "ID")], 1.0)
-            return int(first_id), int(second_id)
-        finally:
-            await connection.close()
+    async def kill_it(_: RespConnection, client_id: int) -> None:
+        own_redis.client().client_kill_filter(_id=str(client_id))
+        await asyncio.sleep(0.05)  # the loop sees the connection close
 
-    first, second = asyncio.run(run())
+    first, second = asyncio.run(ids_around(own_redis.url, kill_it))
     assert second != first
 
 

@@ -66,6 +66,14 @@ def validator() -> TickValidator:
     return TickValidator(["BTCUSDT"], max_future_ns=5 * 10**9, max_age_ns=60 * 10**9)
 
 
+async def attached(exchange: IpcExchange) -> float:
+    """Wait until ``exchange`` is attached to a live writer; the test's deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not exchange.stats.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return deadline
+
+
 @pytest.fixture
 def ring_name() -> Iterator[str]:
     name = f"ticklane-test-{secrets.token_hex(4)}"
@@ -117,9 +125,7 @@ def test_a_stop_drains_the_channel_and_waits_for_the_cache(ring_name: str) -> No
         stop = asyncio.Event()
         with RingWriter(ring_name, capacity=4096) as writer:
             task = asyncio.create_task(service.run(stop))
-            deadline = time.monotonic() + DEADLINE_S
-            while not exchange.stats.connected and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            deadline = await attached(exchange)
             for n in range(1, 501):
                 writer.write(trade(n))
                 if n % 50 == 0:
@@ -170,9 +176,7 @@ def test_on_a_polling_loop_a_small_channel_takes_everything_in_order(ring_name: 
         stop = asyncio.Event()
         with RingWriter(ring_name, capacity=4096) as writer:
             task = asyncio.create_task(service.run(stop))
-            deadline = time.monotonic() + DEADLINE_S
-            while not exchange.stats.connected and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            deadline = await attached(exchange)
             assert exchange.polled_by_loop
             for n in range(1, 1001):  # 20 times the channel: it fills, the ring holds the rest
                 writer.write(trade(n))

@@ -23,7 +23,7 @@ from ticklane.core.errors import BadDataError, ConfigError, PermanentError, Tran
 from ticklane.core.fixed import QUANTITY_SCALE
 from ticklane.core.identifiers import Side
 from ticklane.core.time import parse_datetime
-from ticklane.datamanager.history.databento_source import DatabentoSource
+from ticklane.datamanager.history.databento_source import DatabentoSource, dbn_file_batches
 from ticklane.datamanager.history.source import (
     BarBatch,
     Batch,
@@ -324,3 +324,18 @@ def test_a_parent_symbol_is_unsupported_as_it_mixes_contracts(databento_api: Run
     with pytest.raises(PermanentError, match="mixes many contracts"):
         asyncio.run(DatabentoSource(config).estimate(Chunk("cme", "ES", DAY, NEXT_DAY)))
     assert databento_api.server.requests == []
+
+
+def test_rejected_records_are_named_by_their_place_in_the_file_whatever_the_blocks(
+    shared_data: Path,
+) -> None:
+    quotes = shared_data / "databento/python-tests/tests/data/EQUS.MINI/test_data.bbo-1s.dbn.zst"
+    bars = shared_data / "databento/python-tests/tests/data/GLBX.MDP3/test_data.ohlcv-1s.dbn.zst"
+
+    def rejected(path: Path, batch_rows: int, symbols: dict[str, str] | None) -> list[int]:
+        blocks = dbn_file_batches(path, exchange="x", symbols=symbols, batch_rows=batch_rows)
+        return sorted(e.position for block in blocks for e in block.errors)
+
+    assert rejected(quotes, 10_000, None) == rejected(quotes, 3, None) == [0, 1, 2, 3]
+    # Bars of an instrument the mapping leaves out are rejected, each at its own place.
+    assert rejected(bars, 10_000, {"NQH1": "NQH1"}) == rejected(bars, 3, {"NQH1": "NQH1"}) == [0, 1, 2, 3]

@@ -21,6 +21,8 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from ticklane.config.settings import DatabentoConfig, DatabentoSymbol
 from ticklane.core.errors import BadDataError, PermanentError
 from ticklane.core.identifiers import check_exchange
@@ -245,15 +247,22 @@ def dbn_file_batches(
     with DbnFile(path) as dbn:
         spec = dbn.spec
         instruments = InstrumentMap.from_metadata(dbn.metadata, exchange, symbols)
-        if spec.output is Output.BARS:
+        if spec.output is not Output.BARS:
+            converter = DbnConverter(spec, instruments)  # names rows by their place in the file
             for block in dbn.blocks(batch_rows):
-                converted = Converted()
-                converted.bars = bars_from_records(spec, block, instruments, converted)
-                yield FileBlock(converted, len(block))
+                yield FileBlock(converter.convert(block), len(block))
             return
-        converter = DbnConverter(spec, instruments)
+        first = 0  # the file's record number of the block's first record
         for block in dbn.blocks(batch_rows):
-            yield FileBlock(converter.convert(block), len(block))
+            converted = Converted()
+            converted.bars = bars_from_records(spec, block, instruments, converted)
+            # A rejected bar is named by its record number in the file, not in the block.
+            converted.errors = [
+                msgspec.structs.replace(error, position=first + error.position)
+                for error in converted.errors
+            ]
+            first += len(block)
+            yield FileBlock(converted, len(block))
 
 
 def _file_stem(request: Request, chunk: Chunk) -> str:

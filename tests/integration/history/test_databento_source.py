@@ -338,4 +338,5 @@ def test_rejected_records_are_named_by_their_place_in_the_file_whatever_the_bloc
 
     assert rejected(quotes, 10_000, None) == rejected(quotes, 3, None) == [0, 1, 2, 3]
     # Bars of an instrument the mapping leaves out are rejected, each at its own place.
-    assert rejected(bars, 10_000, {"NQH1": "NQH1"}) == rejected(bars, 3, {"NQH1": "NQH1"}) == [0, 1, 2, 3]
+    others = {"NQH1": "NQH1"}
+    assert rejected(bars, 10_000, others) == rejected(bars, 3, others) == [0, 1, 2, 3]

@@ -29,8 +29,6 @@ __all__ = [
     "make_free_sources",
 ]
 
-_DEFAULT_PACE = {"binance": 3.0, "kraken": 1.0, "kraken_futures": 2.0}
-
 
 def make_free_sources(
     backfill: BackfillConfig,
@@ -41,7 +39,7 @@ def make_free_sources(
 ) -> list[HistorySource]:
     """Every free source, cheapest first; ``client`` is shared by all when given (the caller
     closes it), else each source opens and closes its own."""
-    pace = {**_DEFAULT_PACE, **backfill.requests_per_second}
+    pace = backfill.requests_per_second  # a venue not in it gets its source's default
     retries = backfill.retries
     return [
         BinanceArchiveSource(
@@ -49,19 +47,19 @@ def make_free_sources(
         ),
         BinanceRestSource(
             venues.binance.rest_url,
-            requests_per_second=pace["binance"],
+            requests_per_second=pace.get("binance"),
             retries=retries,
             client=client,
         ),
         KrakenRestSource(
             venues.kraken.rest_url,
-            requests_per_second=pace["kraken"],
+            requests_per_second=pace.get("kraken"),
             retries=retries,
             client=client,
         ),
         KrakenFuturesRestSource(
             venues.kraken_futures.rest_url,
-            requests_per_second=pace["kraken_futures"],
+            requests_per_second=pace.get("kraken_futures"),
             retries=retries,
             client=client,
         ),

@@ -50,28 +50,48 @@ WINDOW_MS: Final = NANOS_PER_HOUR // NANOS_PER_MILLI  # one hour: Binance's old 
 
 
 class _RestSource(ABC, Generic[R]):
-    """The shared part: identity, chunks, batching, filtering and the venue client ``rest``
-    (closed with the source); subclasses page a chunk."""
+    """The shared part: identity, chunks, batching, filtering and the venue client (closed
+    with the source); subclasses make the client and page a chunk.
+
+    Options:
+        base_url: the venue's ``rest_url`` (default: its public one).
+        requests_per_second: pace (``BackfillConfig.requests_per_second`` of the venue;
+            default ``default_requests_per_second``).
+        retries: attempts after a transient failure or a rate limit.
+        client: an ``httpx.AsyncClient`` to share (not closed here).
+        batch_rows: trades per yielded batch.
+        backoff_s: the first backoff when the venue gave no ``Retry-After``.
+        page_size: trades asked per request (the venue's maximum, 1,000, by default).
+    """
 
     name = ""
     exchange = ""
+    default_url = ""
+    default_requests_per_second = 1.0
 
     def __init__(
         self,
-        rest: R,
+        base_url: str | None = None,
         *,
-        requests_per_second: float,
-        retries: int,
-        batch_rows: int,
-        backoff_s: float,
-        page_size: int,
+        requests_per_second: float | None = None,
+        retries: int = 5,
+        client: httpx.AsyncClient | None = None,
+        batch_rows: int = 10_000,
+        backoff_s: float = 0.5,
+        page_size: int = PAGE_SIZE,
     ) -> None:
+        if requests_per_second is None:
+            requests_per_second = self.default_requests_per_second
         self._retrying = Retrying(
             self.name, retries=retries, pacer=Pacer(requests_per_second), backoff_s=backoff_s
         )
         self._batch_rows = batch_rows
         self._page_size = page_size
-        self._rest = rest
+        self._rest = self._client(base_url or self.default_url, client)
+
+    @abstractmethod
+    def _client(self, base_url: str, client: httpx.AsyncClient | None) -> R:
+        """The venue's REST client."""
 
     async def aclose(self) -> None:
         """Close the venue client (and its HTTP client if it opened one)."""
@@ -145,33 +165,19 @@ class BinanceRestSource(_RestSource[binance_rest.BinanceRestClient]):
     stored once. ``historicalTrades`` pages by id only: the chunk's first trade id is found
     with ``/api/v3/aggTrades`` by ``startTime``/``endTime`` windows of at most ``window_ms``
     (its ``f`` field), then ``fromId`` pages follow (weight 25 each: the default pace keeps
-    under Binance's 6,000 a minute). Options as ``KrakenRestSource``, plus ``base_url`` (the
-    venue's ``rest_url``) and ``window_ms``."""
+    under Binance's 6,000 a minute). Options as ``_RestSource``."""
 
     name = "binance-rest"
     exchange = binance_rest.EXCHANGE
 
-    def __init__(
-        self,
-        base_url: str = binance_rest.DEFAULT_REST_URL,
-        *,
-        requests_per_second: float = 3.0,
-        retries: int = 5,
-        client: httpx.AsyncClient | None = None,
-        batch_rows: int = 10_000,
-        window_ms: int = WINDOW_MS,
-        backoff_s: float = 0.5,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        super().__init__(
-            binance_rest.BinanceRestClient(base_url, client=client),
-            requests_per_second=requests_per_second,
-            retries=retries,
-            batch_rows=batch_rows,
-            backoff_s=backoff_s,
-            page_size=page_size,
-        )
-        self._window_ms = window_ms
+    default_url = binance_rest.DEFAULT_REST_URL
+    default_requests_per_second = 3.0
+    _window_ms = WINDOW_MS  # aggTrades windows searched for the first trade id
+
+    def _client(
+        self, base_url: str, client: httpx.AsyncClient | None
+    ) -> binance_rest.BinanceRestClient:
+        return binance_rest.BinanceRestClient(base_url, client=client)
 
     def _normalize(self, symbol: str) -> str:
         return binance_symbols.normalize(symbol)
@@ -214,39 +220,18 @@ class BinanceRestSource(_RestSource[binance_rest.BinanceRestClient]):
 
 class KrakenRestSource(_RestSource[kraken_rest.KrakenRestClient]):
     """Kraken spot ``/0/public/Trades``, paged by the ``since`` cursor from the chunk start.
-
-    Options:
-        base_url: the venue's ``rest_url``.
-        requests_per_second: pace (``BackfillConfig.requests_per_second["kraken"]``).
-        retries: attempts after a transient failure or a rate limit.
-        client: an ``httpx.AsyncClient`` to share (not closed here).
-        batch_rows: trades per yielded batch.
-        backoff_s: the first backoff when the venue gave no ``Retry-After``.
-        page_size: trades asked per request (the venue's maximum, 1,000, by default).
-    """
+    Options as ``_RestSource``."""
 
     name = "kraken-rest"
     exchange = kraken_rest.EXCHANGE
 
-    def __init__(
-        self,
-        base_url: str = kraken_rest.DEFAULT_REST_URL,
-        *,
-        requests_per_second: float = 1.0,
-        retries: int = 5,
-        client: httpx.AsyncClient | None = None,
-        batch_rows: int = 10_000,
-        backoff_s: float = 0.5,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        super().__init__(
-            kraken_rest.KrakenRestClient(base_url, client=client),
-            requests_per_second=requests_per_second,
-            retries=retries,
-            batch_rows=batch_rows,
-            backoff_s=backoff_s,
-            page_size=page_size,
-        )
+    default_url = kraken_rest.DEFAULT_REST_URL
+    default_requests_per_second = 1.0
+
+    def _client(
+        self, base_url: str, client: httpx.AsyncClient | None
+    ) -> kraken_rest.KrakenRestClient:
+        return kraken_rest.KrakenRestClient(base_url, client=client)
 
     def _normalize(self, symbol: str) -> str:
         return kraken_symbols.normalize(symbol)
@@ -279,30 +264,18 @@ class KrakenRestSource(_RestSource[kraken_rest.KrakenRestClient]):
 
 class KrakenFuturesRestSource(_RestSource[futures_rest.KrakenFuturesRestClient]):
     """Kraken Futures public ``executions`` history in ``[since, before)``, ascending, paged
-    by ``continuation_token``. Options as ``KrakenRestSource``."""
+    by ``continuation_token``. Options as ``_RestSource``."""
 
     name = "kraken-futures-rest"
     exchange = futures_rest.EXCHANGE
 
-    def __init__(
-        self,
-        base_url: str = futures_rest.DEFAULT_REST_URL,
-        *,
-        requests_per_second: float = 2.0,
-        retries: int = 5,
-        client: httpx.AsyncClient | None = None,
-        batch_rows: int = 10_000,
-        backoff_s: float = 0.5,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        super().__init__(
-            futures_rest.KrakenFuturesRestClient(base_url, client=client),
-            requests_per_second=requests_per_second,
-            retries=retries,
-            batch_rows=batch_rows,
-            backoff_s=backoff_s,
-            page_size=page_size,
-        )
+    default_url = futures_rest.DEFAULT_REST_URL
+    default_requests_per_second = 2.0
+
+    def _client(
+        self, base_url: str, client: httpx.AsyncClient | None
+    ) -> futures_rest.KrakenFuturesRestClient:
+        return futures_rest.KrakenFuturesRestClient(base_url, client=client)
 
     def _normalize(self, symbol: str) -> str:
         return futures_symbols.normalize(symbol)

@@ -174,17 +174,9 @@ class IpcExchange:
         if now < self._next_attach:
             return None
         self._next_attach = now + _ATTACH_RETRY_S
-        try:
-            reader = RingReader(
-                self.name, start=self._start, attach_timeout=0.0, poll=self._poll_mode
-            )
-        except TransientError:  # no segment yet: data-manager has not started
-            if not self._waiting_logged:
-                log.info("ipc %s: waiting for data-manager serve --ipc", self.name)
-                self._waiting_logged = True
-            return None
-        log.info("ipc %s: attached (writer pid %d)", self.name, reader.writer_pid)
-        self._begin(reader)
+        reader = self._try_attach()
+        if reader is not None:
+            self._begin(reader)
         return reader
 
     def _end_polling(self) -> None:
@@ -214,26 +206,11 @@ class IpcExchange:
             self.stats.connected = False
 
     def _attach(self) -> RingReader | None:
-        waited = False
         while not self._stop.is_set():
-            try:
-                # No spinning before the short sleeps: a spin holds the GIL, and right after a
-                # record the event loop thread needs it to act on that record.
-                reader = RingReader(
-                    self.name,
-                    start=self._start,
-                    attach_timeout=0.0,
-                    poll=self._poll_mode,
-                    spin_us=0.0,
-                )
-            except TransientError:  # no segment yet: data-manager has not started
-                if not waited:
-                    log.info("ipc %s: waiting for data-manager serve --ipc", self.name)
-                    waited = True
-                time.sleep(_ATTACH_RETRY_S)
-                continue
-            log.info("ipc %s: attached (writer pid %d)", self.name, reader.writer_pid)
-            return reader
+            reader = self._try_attach()
+            if reader is not None:
+                return reader
+            time.sleep(_ATTACH_RETRY_S)
         return None
 
     def _read(self, reader: RingReader) -> None:
@@ -249,6 +226,23 @@ class IpcExchange:
                 self._after_empty_read(reader)
 
     # -- following the writer (both ways of reading) ---------------------------------------------
+
+    def _try_attach(self) -> RingReader | None:
+        """A reader on the ring, or None while there is none (said once per wait)."""
+        try:
+            # No spinning before the short sleeps: a spin holds the GIL, and right after a
+            # record the event loop thread needs it to act on that record.
+            reader = RingReader(
+                self.name, start=self._start, attach_timeout=0.0, poll=self._poll_mode, spin_us=0.0
+            )
+        except TransientError:  # no segment yet: data-manager has not started
+            if not self._waiting_logged:
+                log.info("ipc %s: waiting for data-manager serve --ipc", self.name)
+                self._waiting_logged = True
+            return None
+        self._waiting_logged = False
+        log.info("ipc %s: attached (writer pid %d)", self.name, reader.writer_pid)
+        return reader
 
     def _begin(self, reader: RingReader) -> None:
         self._alive_before = self.stats.connected = reader.writer_alive

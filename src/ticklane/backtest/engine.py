@@ -13,7 +13,7 @@ Two run loops, chosen from the strategy's mode:
   decided on a tick fills at the NEXT tick's price (the default fill assumption);
 - per bar (ON_CLOSE_BAR on time bars): the aggregator works on whole chunks with numpy and
   calls back only at bar closes; an order decided at a bar close fills at the first tick at or
-  after that close, found by binary search in the chunk.
+  after that close, whose position in the chunk the aggregator gives.
 
 Memory stays bounded: ticks arrive in chunks (``TickStore.stream_trades``) and nothing keeps
 them. Deterministic: no wall clock, no randomness, no dict-order dependence.
@@ -36,7 +36,7 @@ from ticklane.backtest.result import BacktestResult, RunError
 from ticklane.bars.aggregator import BarAggregator, EventFailed
 from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.config.accounts import AccountsConfig
-from ticklane.core.columnar import TradeColumns
+from ticklane.core.columnar import TRADE_DTYPE, ColumnCopier, TradeColumns
 from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import PRICE_DECIMALS
 from ticklane.core.identifiers import InstrumentId, Side
@@ -147,6 +147,7 @@ class BacktestEngine:
         self._rejections: Counter[str] = Counter()
         self._order_seq = 0
         # The chunk being worked on (per-bar loop): fills look ahead in it.
+        self._columns = ColumnCopier(TRADE_DTYPE, "ts_event", "price", "quantity")
         self._chunk_ts: Any = np.empty(0, dtype=np.int64)
         self._chunk_price: Any = np.empty(0, dtype=np.int64)
         self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders
@@ -231,17 +232,14 @@ class BacktestEngine:
             # the tick's own event.
             self.aggregator.on_trades(data)
             return
-        # Contiguous copies once per chunk, shared by the aggregator and the fills: a strided
-        # column view would be copied again by every searchsorted (3.8 ms per search for 1M
-        # rows, measured).
-        ts = self._chunk_ts = np.ascontiguousarray(data["ts_event"])
-        price = self._chunk_price = np.ascontiguousarray(data["price"])
+        # Contiguous copies once per chunk, shared by the aggregator and the fills: numpy's
+        # searches and reductions would copy a strided column view again for every call.
+        ts, price, quantity = self._columns.copy(data)
+        self._chunk_ts, self._chunk_price = ts, price
         self._fill_from = 0
-        self.aggregator.on_trade_columns(
-            ts, price, np.ascontiguousarray(data["quantity"]), data[-1].item()
-        )
+        self.aggregator.on_trade_columns(ts, price, quantity, data[-1].item())
         # Orders still open after the chunk's last bar close may fill on its remaining ticks.
-        self._offer_ticks(until_ts=None)
+        self._offer_ticks(len(ts))
 
     def _fill_tick(self, ts: int, price_raw: int) -> None:
         # Fill assumption: orders decided on earlier ticks, or on the bar closes this tick just
@@ -251,11 +249,10 @@ class BacktestEngine:
         if not self.exchange.open_order_count:
             self.aggregator.before_tick = None
 
-    def _offer_ticks(self, until_ts: int | None) -> None:
-        """Offer the chunk's ticks from ``_fill_from`` (before ``until_ts``) to open orders."""
+    def _offer_ticks(self, end: int) -> None:
+        """Offer the chunk's ticks from ``_fill_from`` up to position ``end`` to open orders."""
         exchange = self.exchange
         ts_array, price_array = self._chunk_ts, self._chunk_price
-        end = len(ts_array) if until_ts is None else int(ts_array.searchsorted(until_ts))
         index = self._fill_from
         instrument = self.config.instrument
         while exchange.has_open_orders and index < end:
@@ -276,7 +273,7 @@ class BacktestEngine:
         """Every bar close of the per-bar loop, before the strategy sees it."""
         if self._orders_open:
             # Orders from earlier closes fill on ticks inside the bar just closed.
-            self._offer_ticks(until_ts=bar_data.ts_event)
+            self._offer_ticks(self.aggregator.chunk_position)
         self._add_close((bar_data.ts_event, bar_data.close_raw))
 
     def _on_signal(self, signal: object, bar_data: BarData) -> None:
@@ -323,9 +320,9 @@ class BacktestEngine:
         elif self.per_tick:
             self.aggregator.before_tick = self._fill_tick
         elif not had_open_orders:
-            # Default: the first tick at or after the close that produced the signal fills it
-            # (with orders already open, ticks are offered from the earliest one's start).
-            self._fill_from = int(self._chunk_ts.searchsorted(ts, side="left"))
+            # Default: the first tick after the bar that produced the signal fills it (with
+            # orders already open, ticks are offered from the earliest one's start).
+            self._fill_from = self.aggregator.chunk_position
         self._orders_open = exchange.has_open_orders
 
     def _apply(
@@ -361,7 +358,6 @@ class BacktestEngine:
             self.bar_type,
             portfolio.initial_cash,
             exposure=portfolio.exposure,
-            scaled=portfolio.scaled_equities,
         )
         return BacktestResult(
             strategy=self.strategy.name,
@@ -390,7 +386,7 @@ class BacktestEngine:
             final_equity=portfolio.equity,
             metrics=metrics,
             trades=list(portfolio.trades),
-            equity_curve=list(portfolio.equity_curve),
+            equity_curve=portfolio.equity_curve.copy(),
             error=error,
         )
 

@@ -5,7 +5,7 @@ equity-curve points at times ``t_1 .. t_n`` (one mark per bar close). ``E_0`` ge
 ``t_0 = t_1 - bar width`` for time bars (the first bar's open) and ``t_0 = t_1`` for tick bars
 (whose start the curve does not record). Money stays ``Decimal``; ratios are floats, summed with
 ``math.fsum``, so the same input gives the same output bit for bit. Ratios of equities are
-computed on the equities as exact integers in one unit (``ScaledEquities``).
+computed on the equities as exact integers in one unit (``EquityCurve.equities``).
 
 - ``total_return = E_n / E_0 - 1`` (a fraction; 0 for an empty curve).
 - Per-period simple returns ``r_i = (E_i - E_{i-1}) / E_{i-1}`` for ``i = 1 .. n``, computed
@@ -53,17 +53,13 @@ from typing import Final
 
 import msgspec
 
+from ticklane.backtest.curve import EquityCurve, Point
 from ticklane.backtest.portfolio import Portfolio, Trade
-from ticklane.backtest.scaled import ScaledEquities
 from ticklane.core.bars import BarType
 from ticklane.core.errors import BadDataError
 from ticklane.core.time import NANOS_PER_DAY
 
 YEAR_NS: Final = 365 * NANOS_PER_DAY  # the crypto calendar: 365 days, trading around the clock
-
-EquityCurve = Sequence[tuple[int, Decimal]]
-_TIME: Final = operator.itemgetter(0)  # of an equity-curve point
-_EQUITY: Final = operator.itemgetter(1)
 
 
 class Metrics(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,30 +86,22 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def compute_metrics(
-    equity_curve: EquityCurve,
+    equity_curve: EquityCurve | Sequence[Point],
     trades: Sequence[Trade],
     fees_paid: Decimal,
     bar_type: BarType,
     initial_cash: Decimal,
     *,
     exposure: float | None = None,
-    scaled: ScaledEquities | None = None,
 ) -> Metrics:
-    """The metrics of a run that started with ``initial_cash`` and marked ``equity_curve``.
-
-    ``scaled``: the curve's equities as exact integers, when the caller keeps them (the
-    portfolio does); built from ``equity_curve`` otherwise."""
+    """The metrics of a run that started with ``initial_cash`` and marked ``equity_curve``."""
+    if not isinstance(equity_curve, EquityCurve):
+        equity_curve = EquityCurve.from_points(equity_curve)
     times = _times(equity_curve, bar_type)
     _check_inputs(times, initial_cash)
-    if scaled is None:
-        scaled = ScaledEquities.from_decimals(map(_EQUITY, equity_curve))
-    elif len(scaled) != len(equity_curve):
-        raise BadDataError(
-            f"scaled equities: {len(scaled)} values for a curve of {len(equity_curve)} points"
-        )
-    equities = scaled.with_first(initial_cash)
+    equities = equity_curve.equities.with_first(initial_cash)
     final_equity = equity_curve[-1][1] if equity_curve else initial_cash
-    per_year = periods_per_year(bar_type, equity_curve)
+    per_year = periods_per_year(bar_type, equity_curve.times)
     returns = period_returns(equities)
     depth, duration_ns, duration_bars = drawdown(times, equities)
     pnls = [trade.pnl for trade in trades]
@@ -151,18 +139,18 @@ def portfolio_metrics(portfolio: Portfolio, bar_type: BarType) -> Metrics:
         bar_type,
         portfolio.initial_cash,
         exposure=portfolio.exposure,
-        scaled=portfolio.scaled_equities,
     )
 
 
-def periods_per_year(bar_type: BarType, equity_curve: EquityCurve) -> float | None:
-    """Bars per 365-day year: fixed for time bars, from the curve's spacing for tick bars."""
+def periods_per_year(bar_type: BarType, times: Sequence[int]) -> float | None:
+    """Bars per 365-day year: fixed for time bars, from the spacing of the curve's ``times``
+    for tick bars."""
     if bar_type.timeframe is not None:
         return YEAR_NS / bar_type.timeframe.nanos
-    if len(equity_curve) < 2:
+    if len(times) < 2:
         return None
-    elapsed = equity_curve[-1][0] - equity_curve[0][0]
-    return (len(equity_curve) - 1) * YEAR_NS / elapsed if elapsed > 0 else None
+    elapsed = times[-1] - times[0]
+    return (len(times) - 1) * YEAR_NS / elapsed if elapsed > 0 else None
 
 
 def period_returns(equities: Sequence[int]) -> list[float]:
@@ -240,9 +228,9 @@ def _times(equity_curve: EquityCurve, bar_type: BarType) -> list[int]:
     """``t_0 .. t_n``: the opening point's time, then each mark's."""
     if not equity_curve:
         return [0]
-    first = equity_curve[0][0]
+    first = equity_curve.times[0]
     opening = first - bar_type.timeframe.nanos if bar_type.timeframe is not None else first
-    return [opening, *map(_TIME, equity_curve)]
+    return [opening, *equity_curve.times]
 
 
 def _check_inputs(times: Sequence[int], initial_cash: Decimal) -> None:

@@ -30,13 +30,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import repeat
 from operator import itemgetter
 from typing import Final, Literal, overload
 
 import msgspec
 
-from ticklane.backtest.scaled import ScaledEquities
+from ticklane.backtest.curve import EquityCurve
 from ticklane.core.errors import BadDataError
 from ticklane.core.fixed import PRICE_DECIMALS
 from ticklane.core.identifiers import InstrumentId, Side
@@ -128,8 +127,7 @@ class Portfolio:
         self._books: dict[InstrumentId, _Book] = {}
         self._prices: dict[InstrumentId, Decimal] = {}
         self._trades: list[Trade] = []
-        self._curve: list[tuple[int, Decimal]] = []
-        self._scaled = ScaledEquities()  # the curve's equities as exact ints, for the metrics
+        self._curve = EquityCurve()
         self._exposed_marks = 0
 
     # -- what the engine feeds in ---------------------------------------------------------
@@ -192,9 +190,10 @@ class Portfolio:
             updates: Mapping[InstrumentId, Decimal] = {prices: price}
         else:
             updates = prices
-        if self._curve and ts_ns < self._curve[-1][0]:
+        times = self._curve.times
+        if times and ts_ns < times[-1]:
             raise BadDataError(
-                f"mark: time {ts_ns} is before the previous mark at {self._curve[-1][0]}",
+                f"mark: time {ts_ns} is before the previous mark at {times[-1]}",
                 field="ts_ns",
                 value=ts_ns,
             )
@@ -203,8 +202,7 @@ class Portfolio:
                 raise BadDataError(f"mark: price {new_price!r} of {instrument} is not positive")
             self._prices[instrument] = new_price
         equity = self.equity
-        self._curve.append((ts_ns, equity))
-        self._scaled.append(equity)
+        self._curve.append(ts_ns, equity)
         if any(book.quantity != 0 for book in self._books.values()):
             self._exposed_marks += 1
         return equity
@@ -217,9 +215,9 @@ class Portfolio:
         if not closes:
             return
         curve = self._curve
-        if curve and closes[0][0] < curve[-1][0]:
+        if curve.times and closes[0][0] < curve.times[-1]:
             raise BadDataError(
-                f"mark: time {closes[0][0]} is before the previous mark at {curve[-1][0]}",
+                f"mark: time {closes[0][0]} is before the previous mark at {curve.times[-1]}",
                 field="ts_ns",
                 value=closes[0][0],
             )
@@ -229,16 +227,14 @@ class Portfolio:
         if quantity == 0:
             self._prices[instrument] = last_price
             equity = self.equity  # constant over the run: nothing of this instrument is held
-            curve.extend(zip(map(_TIME, closes), repeat(equity)))
-            self._scaled.extend_constant(equity, len(closes))
+            curve.extend_constant(map(_TIME, closes), equity)
             if any(b.quantity != 0 for b in self._books.values()):
                 self._exposed_marks += len(closes)
             return
         self._prices[instrument] = _ZERO  # exclude this instrument from the base below
         base = self.equity
         per_raw = quantity.scaleb(-PRICE_DECIMALS)  # value of one raw price unit held: exact
-        curve.extend([(ts, base + per_raw * raw) for ts, raw in closes])
-        self._scaled.extend_linear(base, per_raw, list(map(_PRICE, closes)))
+        curve.extend_linear(map(_TIME, closes), base, per_raw, list(map(_PRICE, closes)))
         self._prices[instrument] = last_price
         self._exposed_marks += len(closes)
 
@@ -281,14 +277,9 @@ class Portfolio:
         return self._trades
 
     @property
-    def equity_curve(self) -> Sequence[tuple[int, Decimal]]:
-        """One ``(ts_ns, equity)`` point per mark."""
+    def equity_curve(self) -> EquityCurve:
+        """One ``(ts_ns, equity)`` point per mark (the portfolio's own: it goes on growing)."""
         return self._curve
-
-    @property
-    def scaled_equities(self) -> ScaledEquities:
-        """The equity curve's equities as exact integers in one unit (see ``ScaledEquities``)."""
-        return self._scaled
 
     @property
     def exposure(self) -> float | None:

@@ -17,11 +17,13 @@ Same input, same result, bit for bit: nothing here depends on the wall clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from ticklane.backtest.curve import EquityCurve, encode_hook
 from ticklane.core.identifiers import InstrumentId
 
 
@@ -61,8 +63,17 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
     final_equity: Decimal
     metrics: Any  # ticklane.backtest.metrics.Metrics
     trades: list[Any]  # ticklane.backtest.portfolio.Trade
-    equity_curve: list[tuple[int, Decimal]]
+    equity_curve: EquityCurve  # a Sequence of (ts_ns, Decimal)
     error: RunError | None = None
 
     def to_json(self) -> bytes:
-        return msgspec.json.format(msgspec.json.encode(self), indent=2)
+        return _json(self)
+
+
+def results_to_json(results: Sequence[BacktestResult]) -> bytes:
+    """Several results (one per strategy) as ``{"results": [...]}``."""
+    return _json({"results": list(results)})
+
+
+def _json(value: object) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(value, enc_hook=encode_hook), indent=2)

@@ -74,7 +74,13 @@ class ScaledEquities:
 
 
 def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
+    """The exponent of ``value``'s last significant digit: 99355.9132153000 gives -7, not -10.
+    The unit is no finer than the digits need, so the integers stay small: below 2**53 a
+    quotient of two is a float division, several times faster than a long one (measured)."""
+    _sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):
         raise ValueError(f"equity {value} is not finite")
-    return exponent
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0:
+        significant -= 1
+    return exponent + len(digits) - significant

@@ -99,6 +99,7 @@ class BarAggregator:
         "_tick_limit",
         "_width",
         "before_tick",
+        "chunk_position",
     )
 
     def __init__(
@@ -131,6 +132,10 @@ class BarAggregator:
         # before it counts in the bar or reaches a strategy: the engine fills pending orders
         # here (next-tick fills). None costs one attribute read per tick.
         self.before_tick: Callable[[int, int], None] | None = None
+        # on_trade_columns: the position in the chunk of the first tick after the bars closed
+        # so far (the ticks before it are in closed bars). The engine starts next-tick fills
+        # there, without searching the chunk's times.
+        self.chunk_position = 0
 
     @property
     def bar(self) -> BarData:
@@ -387,15 +392,20 @@ class BarAggregator:
         bounds[1:-1] = np.searchsorted(ts, edges, side="left")
         filled = np.flatnonzero(bounds[1:] > bounds[:-1])  # intervals that have ticks
         starts = bounds[filled]
+        ends = bounds[filled + 1]
         self._emit_chunk_bars(
             (first_open + width * filled).tolist(),
             price[starts].tolist(),
             np.maximum.reduceat(price, starts).tolist(),
             np.minimum.reduceat(price, starts).tolist(),
-            price[bounds[filled + 1] - 1].tolist(),
+            price[ends - 1].tolist(),
             np.add.reduceat(quantity, starts).tolist(),
-            (bounds[filled + 1] - starts).tolist(),
+            (ends - starts).tolist(),
+            ends.tolist(),
         )
+        # The open bar's ticks end the chunk: what closes it next (the next chunk, the end of
+        # the range) comes after them all.
+        self.chunk_position = len(ts)
         self._carry_last_tick(last_row)
 
     def _emit_chunk_bars(
@@ -407,8 +417,10 @@ class BarAggregator:
         closes: list[int],
         volumes: list[int],
         counts: list[int],
+        ends: list[int],
     ) -> None:
-        """Close every bar of a chunk but the last, which stays open for the next chunk."""
+        """Close every bar of a chunk but the last, which stays open for the next chunk.
+        ``ends``: the position in the chunk after each bar's last tick."""
         bar = self._bar
         meta = bar.metadata
         width = self._width
@@ -432,6 +444,7 @@ class BarAggregator:
         for index, open_time in enumerate(opens_at):
             if open_time != closed:  # an open bar to close first, or a gap, or the first bar
                 self._closed_until = closed
+                self.chunk_position = ends[index - 1] if index else 0  # the bar's first tick
                 self.advance_to(open_time)
                 closed = self._closed_until
                 meta.is_synthetic = False
@@ -445,6 +458,7 @@ class BarAggregator:
             meta.tick_count = counts[index]
             if index == last:
                 break
+            self.chunk_position = ends[index]
             # _close_event written out: this loop runs once per bar, millions of times.
             on_close(bar)
             try:

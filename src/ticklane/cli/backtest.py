@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
@@ -105,6 +104,7 @@ def backtest(
     """Backtest a strategy over stored ticks (interactive without arguments in a terminal)."""
     from ticklane.backtest.engine import FILL_CHOICES, BacktestConfig
     from ticklane.backtest.report import print_report
+    from ticklane.backtest.result import results_to_json
     from ticklane.strategy.registry import create_strategy
 
     if list_strategies:
@@ -145,9 +145,7 @@ def backtest(
         if len(results) == 1:
             output.write_bytes(results[0].to_json())
         else:  # several strategies: {"results": [one result per strategy, in --strategy order]}
-            output.write_bytes(
-                msgspec.json.format(msgspec.json.encode({"results": results}), indent=2)
-            )
+            output.write_bytes(results_to_json(results))
         err.print(f"result written to {output}")
     for result in results:
         print_report(out, result, seconds)

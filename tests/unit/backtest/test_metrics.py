@@ -185,10 +185,11 @@ def test_tick_bars_annualize_over_the_curves_elapsed_wall_time() -> None:
     # three marks one day apart: P = (3 - 1) * 365 days / 2 days = 365 bars a year
     points = curve("1000", "1000", "1100", step=DAY)
     tick_bars = BarType.ticks(100)
-    assert periods_per_year(tick_bars, points) == pytest.approx(365, rel=1e-15)
+    times = [ts for ts, _ in points]
+    assert periods_per_year(tick_bars, times) == pytest.approx(365, rel=1e-15)
     m = compute_metrics(points, [], D(0), tick_bars, D(1000))
     assert m.annualized_return == pytest.approx(1.1 ** (365 / 3) - 1, rel=1e-12)
-    assert periods_per_year(tick_bars, points[:1]) is None
+    assert periods_per_year(tick_bars, times[:1]) is None
 
 
 def test_empty_curve_gives_none_ratios_and_initial_equity() -> None:

@@ -245,7 +245,7 @@ def test_marking_a_run_of_closes_at_once_gives_the_same_curve_as_one_by_one() ->
                 portfolio.apply_fill(buy)
     assert batched.equity_curve == one_by_one.equity_curve
     for portfolio in (one_by_one, batched):  # the metrics' integers are the curve, exactly
-        scaled = portfolio.scaled_equities
+        scaled = portfolio.equity_curve.equities
         assert [Decimal(v).scaleb(scaled.exponent) for v in scaled.values] == [
             equity for _, equity in portfolio.equity_curve
         ]

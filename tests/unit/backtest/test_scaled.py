@@ -52,3 +52,9 @@ def test_drawdown_depth_is_exact_whatever_the_unit() -> None:
 def test_an_infinite_equity_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="equity Infinity is not finite"):
         ScaledEquities().append(D("Infinity"))
+
+
+def test_trailing_zeros_do_not_make_the_unit_finer_than_the_digits_need() -> None:
+    scaled = ScaledEquities.from_decimals([D("1000"), D("99355.913215300000000"), D("1E+3")])
+    assert scaled.exponent == -7
+    assert as_decimals(scaled) == [D("1000"), D("99355.9132153"), D("1000")]

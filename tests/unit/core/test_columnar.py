@@ -10,6 +10,7 @@ import pytest
 from ticklane.core.columnar import (
     QUOTE_DTYPE,
     TRADE_DTYPE,
+    ColumnCopier,
     QuoteColumns,
     TradeColumns,
     group_trades,
@@ -196,3 +197,19 @@ def test_quote_object_with_a_bad_value_is_refused_naming_the_field(field: str, v
         )
         QuoteTick("binance", "BTCUSDT", bid, bid_size, ask, ask_size, T0)
     assert refused.value.field == field
+
+
+def test_column_copies_equal_the_fields_whatever_the_batch_sizes_and_reuse_their_memory() -> None:
+    copier = ColumnCopier(TRADE_DTYPE, "ts_event", "price")
+    rng = np.random.default_rng(3)
+    previous = None
+    for rows in (100_000, 70_000, 0, 150_001):  # more than one copy block; shrinking; growing
+        data = np.zeros(rows, dtype=TRADE_DTYPE)
+        data["ts_event"] = rng.integers(0, 2**62, size=rows)
+        data["price"] = rng.integers(0, 2**62, size=rows)
+        ts, price = copier.copy(data)
+        assert ts.flags.c_contiguous and price.dtype == np.int64
+        assert np.array_equal(ts, data["ts_event"]) and np.array_equal(price, data["price"])
+        if previous is not None and 0 < rows <= len(previous):
+            assert np.shares_memory(ts, previous)  # the buffer of the larger batch, reused
+        previous = ts

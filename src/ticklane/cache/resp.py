@@ -25,6 +25,8 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from ticklane.ipc.loop import selector_of
+
 Command = tuple[str | bytes | int, ...]
 
 _CRLF: Final = b"\r\n"
@@ -138,6 +140,10 @@ class RespConnection:
         timer = loop.call_later(
             timeout, protocol.fail, TimeoutError(f"Redis did not answer within {timeout} s")
         )
+        # On trading-core's polling loop the wait for the reply spins (see ticklane.ipc.loop).
+        selector = selector_of(loop)
+        if selector is not None:
+            selector.awaiting(1)
         try:
             return [await future for future in futures]
         except BaseException:
@@ -149,6 +155,8 @@ class RespConnection:
             raise
         finally:
             timer.cancel()
+            if selector is not None:
+                selector.awaiting(-1)
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:

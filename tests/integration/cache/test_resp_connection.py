@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from ticklane.cache.resp import RespConnection, encode, supports
+from ticklane.ipc.loop import polling_loop, selector_of
 
 from cache_servers import RedisProcess
 
@@ -94,6 +95,39 @@ def test_a_timeout_fails_the_command_and_the_next_call_reconnects(
 
     first, second = asyncio.run(ids_around(own_redis.url, pause_the_server))
     assert second != first  # the timed-out connection was closed, a new one opened
+
+
+def test_on_the_polling_loop_a_call_is_awaited_while_in_flight_and_not_once_over(
+    own_redis: RedisProcess,
+) -> None:
+    """trading-core's loop spins while a reply is awaited: the count must come back to zero
+    after a reply, a timeout and an error, or the loop would spin for nothing."""
+
+    async def run() -> list[int]:
+        selector = selector_of(asyncio.get_running_loop())
+        assert selector is not None
+        connection = RespConnection(own_redis.url, connect_timeout=1.0)
+        counts = []
+        try:
+            await connection.execute([("PING",)], 1.0)
+            counts.append(selector._awaited)
+            own_redis.client().execute_command("CLIENT", "PAUSE", 300, "ALL")
+            call = asyncio.ensure_future(connection.execute([("PING",)], 0.1))
+            await asyncio.sleep(0.02)
+            counts.append(selector._awaited)  # in flight: the server is paused
+            with pytest.raises(TimeoutError):
+                await call
+            counts.append(selector._awaited)
+            await asyncio.sleep(0.3)
+            with pytest.raises(ResponseError):
+                await connection.execute([("LRANGE",)], 1.0)
+            counts.append(selector._awaited)
+        finally:
+            await connection.close()
+        return counts
+
+    with asyncio.Runner(loop_factory=polling_loop) as runner:
+        assert runner.run(run()) == [0, 1, 0, 0]
 
 
 def test_a_connection_killed_by_the_server_is_replaced_on_the_next_call(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import selectors
 import socket
 import threading
 import time
@@ -172,3 +173,53 @@ def test_a_failing_poller_is_removed_and_the_loop_serves_timers_and_sockets(
         assert runner.run(flow()) == b"ping"
     assert calls["good"] > 0
     assert any("failed and was removed" in r.message for r in caplog.records)
+
+
+class _RecordingSelector(selectors.DefaultSelector):
+    """The real epoll selector, keeping the timeout of each wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.timeouts.append(timeout)
+        return super().select(timeout)
+
+
+def test_while_a_reply_is_awaited_the_selector_spins_and_blocks_again_once_it_came() -> None:
+    selector = PollingSelector(spin_us=10_000_000)  # spins for as long as the test needs
+    inner = selector._inner = _RecordingSelector()
+    left, right = socket.socketpair()
+    with left, right:
+        selector.register(left, selectors.EVENT_READ)
+        selector.awaiting(1)  # a client sent a request on ``left``'s peer
+        answer = threading.Timer(0.05, right.sendall, (b"+OK\r\n",))
+        answer.start()
+        ready = selector.select(5.0)
+        answer.join()
+        assert [key.fileobj for key, _ in ready] == [left]
+        assert len(inner.timeouts) > 1 and set(inner.timeouts) == {0}  # never blocked
+        left.recv(16)
+        selector.awaiting(-1)  # the reply is in: back to a plain wait
+        inner.timeouts.clear()
+        assert selector.select(0.01) == []
+        assert inner.timeouts == [0.01]
+    selector.close()
+
+
+def test_a_reply_slower_than_the_spin_is_waited_for_without_spinning_on() -> None:
+    selector = PollingSelector(spin_us=1_000)
+    inner = selector._inner = _RecordingSelector()
+    left, right = socket.socketpair()
+    with left, right:
+        selector.register(left, selectors.EVENT_READ)
+        selector.awaiting(1)
+        answer = threading.Timer(0.2, right.sendall, (b"+OK\r\n",))
+        answer.start()
+        ready = selector.select(5.0)
+        answer.join()
+        assert [key.fileobj for key, _ in ready] == [left]
+        blocking = [timeout for timeout in inner.timeouts if timeout != 0]
+        assert len(blocking) == 1 and blocking[0] > 4.0  # one wait for the rest of the time
+    selector.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import write_section
+from benchmarks.results import calibration, write_section
 from ticklane.backtest.engine import BacktestConfig, BacktestEngine
 from ticklane.bars.events import BarData, BarDataMode
 from ticklane.core.columnar import TRADE_DTYPE, TradeColumns
@@ -174,6 +174,7 @@ def main() -> None:
         "--from-store", action="store_true", help="also run end to end from SQLite and PostgreSQL"
     )
     args = parser.parse_args()
+    calibrated = calibration()
     data = synthetic_ticks(args.ticks)
     data_mb = data.nbytes / 2**20
     print(f"{len(data):,} ticks, {data_mb:.0f} MiB columnar", file=sys.stderr)
@@ -209,6 +210,8 @@ def main() -> None:
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}; median of {args.repeat} runs",
+        "",
+        calibrated,
         "",
         f"Data: {len(data):,} seeded synthetic trades over {DAYS} days ({data_mb:.0f} MiB as "
         "columnar arrays, in memory); SMA crossover 10/30 on 1-minute bars, 0.01 BTC orders, "

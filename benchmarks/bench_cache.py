@@ -11,9 +11,9 @@ latency of ``recent(limit=100)`` from L1 and from L2 on a full list, p50 and p99
 calls, as ``TradeTick`` objects and as records.
 
 Redis is the one at ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); every key is under a
-prefix of this run's own and deleted afterwards. Event loop: ``--loop`` (default ``auto``:
-uvloop if it is installed, it is not a dependency; else asyncio's own). A benchmark measures;
-it never fails on a figure.
+prefix of this run's own and deleted afterwards. Event loop: ``--loop`` (default ``polling``,
+trading-core live's; ``asyncio``; ``auto``: uvloop if it is installed, it is not a
+dependency, else asyncio's own). A benchmark measures; it never fails on a figure.
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ from typing import Any
 
 import redis
 
-from benchmarks.results import write_section
+from benchmarks.results import calibration, write_section
 from ticklane.cache.base import TickCache
 from ticklane.cache.memory import MemoryTickCache
 from ticklane.cache.redis_cache import RedisTickCache
 from ticklane.cache.tiered import TieredTickCache
 from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
+from ticklane.ipc.loop import polling_loop
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 PREFIX = f"bench-{secrets.token_hex(4)}:"
@@ -168,8 +169,17 @@ def redis_version() -> str:
         client.close()
 
 
-def event_loop(choice: str = "auto") -> tuple[str, Callable[[Any], Any]]:
-    """The loop to run on: ``asyncio``, ``uvloop``, or ``auto`` (uvloop when installed)."""
+def event_loop(choice: str = "polling") -> tuple[str, Callable[[Any], Any]]:
+    """The loop to run on: ``polling`` (trading-core live's, which spins while a Redis reply
+    is awaited: ``ticklane.ipc.loop``), ``asyncio``, ``uvloop``, or ``auto`` (uvloop when
+    installed)."""
+    if choice == "polling":
+
+        def run(flow: Any) -> Any:
+            with asyncio.Runner(loop_factory=polling_loop) as runner:
+                return runner.run(flow)
+
+        return "trading-core's polling loop", run
     if choice == "asyncio":
         return "asyncio default loop", asyncio.run
     try:
@@ -201,11 +211,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="per write figure and run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop"
+        "--loop",
+        choices=("polling", "auto", "asyncio", "uvloop"),
+        default="polling",
+        help="event loop (default: trading-core live's)",
     )
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     loop_name, run = event_loop(args.loop)
+    calibrated = calibration(REDIS_URL)
     load_before = os.getloadavg()[0]
     runs = []
     try:
@@ -221,12 +235,15 @@ def main() -> None:
         "Command: `.venv/bin/python -m benchmarks.bench_cache"
         + (f" --seconds {args.seconds:g}" if args.seconds != 1.0 else "")
         + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
+        + (f" --loop {args.loop}" if args.loop != "polling" else "")
         + " --write-results`",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, redis-py "
         f"{redis.__version__}, Redis {redis_version()} on 127.0.0.1 (TCP), {loop_name}, "
         f"{time.strftime('%Y-%m-%d')}; 1-minute load average {load_before:.1f} before the run, "
         f"{load_after:.1f} after",
+        "",
+        calibrated,
         "",
         f"Data: synthetic trades received just now, alternating binance {' and '.join(SYMBOLS)}; "
         "each `put_many` awaited before the next. Writes: median of "

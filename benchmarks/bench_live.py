@@ -39,7 +39,7 @@ import numpy as np
 import redis
 import redis.asyncio
 
-from benchmarks.results import write_section
+from benchmarks.results import calibration, write_section
 from ticklane.cache.build import build_tick_cache
 from ticklane.cache.memory import MemoryTickCache
 from ticklane.cache.redis_cache import RedisTickCache
@@ -343,6 +343,7 @@ def main() -> None:
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     prefix = f"bench-live-{secrets.token_hex(4)}:"
+    calibrated = calibration(args.redis)
     run: Callable[[Coroutine[Any, Any, list[str]]], list[str]] = asyncio.run
     if args.loop == "polling":
 
@@ -369,6 +370,8 @@ def main() -> None:
         f"{args.repeat} runs of {args.ticks:,} seeded trades in batches of {BATCH}; Redis at "
         f"127.0.0.1:6379; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at "
         "the end.",
+        "",
+        calibrated,
         "",
         "| figure | measured | target | reference |",
         "| --- | --- | --- | --- |",

@@ -15,13 +15,14 @@ from ticklane.core.records import TradeRecord
 
 from cache_servers import RedisProcess
 
-NOW = time.time_ns()
-
 
 def trades(first: int, count: int) -> list[TradeRecord]:
+    # A minute before they are made, not before the module was imported: the caches drop
+    # trades older than their TTL, and a time taken at import ages with the suite's run.
+    minute_ago = time.time_ns() // 10**9 * 10**9 - 60_000_000_000
     out = []
     for n in range(first, first + count):
-        ts = NOW - 60_000_000_000 + n * 1_000_000
+        ts = minute_ago + n * 1_000_000
         side = Side.BUY if n % 2 else Side.SELL
         out.append(
             TradeRecord("binance", "ETHUSDT", ts, ts + 250, n, 3_000 * 10**9 + n, 10**8, side)
@@ -77,7 +78,7 @@ def test_redis_killed_and_restarted_on_the_same_port(own_redis: RedisProcess) ->
             assert await cache.redis.recent_records("binance", "ETHUSDT", 5) == []
             assert (cache.stats.failures, cache.stats.skipped) == (3, 0)
             # Three in a row: Redis is left alone for a pause, and that is counted too.
-            assert await cache.redis.since_records("binance", "ETHUSDT", NOW) is None
+            assert await cache.redis.since_records("binance", "ETHUSDT", time.time_ns()) is None
             assert (cache.stats.failures, cache.stats.skipped) == (4, 1)
             assert cache.stats.ticks_failed == 11
             ticks = await cache.recent("binance", "ETHUSDT", 15)  # L1 holds enough: it answers

@@ -14,11 +14,11 @@ from ticklane.core.identifiers import Side
 from ticklane.core.records import TradeRecord
 from ticklane.core.ticks import TradeTick
 
-NOW = time.time_ns()
-
 
 def trade(n: int, symbol: str = "BTCUSDT") -> TradeRecord:
-    ts = NOW - 60_000_000_000 + n * 1_000_000
+    # A minute before the trade is made, not before the module was imported: the caches drop
+    # trades older than their TTL, and a time taken at import ages with the suite's run.
+    ts = time.time_ns() // 10**9 * 10**9 - 60_000_000_000 + n * 1_000_000
     side = Side.BUY if n % 2 else Side.SELL
     return TradeRecord("binance", symbol, ts, ts + 300, n, 3_000_120_000_000 + n, 10**7, side)
 
@@ -156,7 +156,7 @@ def test_an_instrument_neither_tier_knows_is_a_miss(redis_url: str, key_prefix: 
         cache = tiered(redis_url, key_prefix)
         try:
             assert await cache.recent("binance", "XRPUSDT", 10) == []
-            assert await cache.since("binance", "XRPUSDT", NOW) is None
+            assert await cache.since("binance", "XRPUSDT", time.time_ns()) is None
             assert cache.reads.misses == 2
         finally:
             await cache.close()

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ticklane.bars.events import BarDataMode, BarEvent
+from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.core.bars import BarType, Timeframe
 from ticklane.core.columnar import TRADE_DTYPE
 
@@ -86,3 +86,26 @@ def test_late_trades_in_a_chunk_count_in_the_open_bar_as_they_would_one_by_one()
     one_minute = BarType.time(Timeframe.ONE_MINUTE)
     for splits in ([], [10, 11, 100, 301]):
         assert in_chunks(one_minute, data, splits, end) == one_by_one(one_minute, data, end)
+
+
+def test_at_each_close_the_chunk_position_is_after_the_ticks_of_the_closed_bars() -> None:
+    """The engine starts next-tick fills at ``chunk_position``: at every bar close it must be
+    the first tick of the chunk at or after that close, through gaps and across chunks."""
+    width = MINUTE
+    data = random_trades(seed=5, width=width, intervals=40, first_open=MONDAY)
+    inside_bar, inside_gap = split_points(data, width)
+    recorder = Recorder(BarType.time(Timeframe.ONE_MINUTE), BarDataMode.ON_CLOSE_BAR)
+    aggregator = recorder.aggregator
+    seen: list[tuple[int, int, bool]] = []  # (chunk position, ticks before the close, synthetic)
+    chunk = data[:0]
+
+    def at_close(bar: BarData) -> None:
+        before = int(np.searchsorted(chunk["ts_event"], bar.ts_event, side="left"))
+        seen.append((aggregator.chunk_position, before, bar.metadata.is_synthetic))
+
+    aggregator._on_close = at_close
+    for chunk in np.split(data, sorted({inside_bar, inside_gap, 17})):
+        aggregator.on_trades(chunk)
+        assert aggregator.chunk_position == len(chunk)  # the open bar holds the chunk's last
+    assert len(seen) > 30 and any(synthetic for _, _, synthetic in seen)  # a gap was closed
+    assert [position for position, _, _ in seen] == [before for _, before, _ in seen]

@@ -36,9 +36,9 @@ from ticklane.backtest.result import BacktestResult, RunError
 from ticklane.bars.aggregator import BarAggregator, EventFailed
 from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.config.accounts import AccountsConfig
-from ticklane.core.columnar import TRADE_DTYPE, ColumnCopier, TradeColumns
+from ticklane.core.columnar import TRADE_DTYPE, ColumnCopier, TradeArray, TradeColumns
 from ticklane.core.errors import BadDataError
-from ticklane.core.fixed import PRICE_DECIMALS
+from ticklane.core.fixed import PRICE_DECIMALS, format_decimal
 from ticklane.core.identifiers import InstrumentId, Side
 from ticklane.sim.events import Order, OrderAccepted, OrderFilled, OrderRejected
 from ticklane.sim.exchange import SimulatedExchange
@@ -174,7 +174,9 @@ class BacktestEngine:
     # -- the run ---------------------------------------------------------------------------
 
     def run(
-        self, chunks: Iterable[TradeColumns], progress: Callable[[int], None] | None = None
+        self,
+        chunks: Iterable[TradeColumns],
+        progress: Callable[[TradeColumns], None] | None = None,
     ) -> BacktestResult:
         """Run over ascending chunks of the configured instrument's ticks in [start, end)."""
         return run_together([self], chunks, progress)[0]
@@ -206,6 +208,8 @@ class BacktestEngine:
             self._run_chunk(chunk)
         except (EventFailed, StrategyFailed) as failed:
             self._fail(failed)
+            assert self._error is not None
+            self._ticks -= len(chunk.data) - _ticks_until(chunk.data, self._error)
             return False
         return True
 
@@ -383,7 +387,7 @@ class BacktestEngine:
             rejected=self._rejected,
             rejections=dict(sorted(self._rejections.items())),
             total_trades=len(portfolio.trades),
-            final_equity=portfolio.equity,
+            final_equity=Decimal(format_decimal(portfolio.equity)),  # 1019.5, not 1019.500
             metrics=metrics,
             trades=list(portfolio.trades),
             equity_curve=portfolio.equity_curve.copy(),
@@ -394,7 +398,7 @@ class BacktestEngine:
 def run_together(
     engines: Sequence[BacktestEngine],
     chunks: Iterable[TradeColumns],
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[TradeColumns], None] | None = None,
 ) -> list[BacktestResult]:
     """Run several engines over the same ticks, read once: one result per engine, in order.
 
@@ -430,10 +434,21 @@ def run_together(
     for chunk in chunks:
         running = [engine for engine in running if engine._feed(chunk)]
         if progress is not None:
-            progress(len(chunk))
+            progress(chunk)
         if not running:
             break
     return [engine._finish() for engine in engines]
+
+
+def _ticks_until(data: TradeArray, error: RunError) -> int:
+    """How many of a chunk's ticks the run had taken when it failed: up to the failing tick,
+    or those before the failing bar's close."""
+    ts = data["ts_event"]
+    if error.tick_trade_id is not None:
+        hits = np.flatnonzero((data["trade_id"] == error.tick_trade_id) & (ts == error.ts_event))
+        if len(hits):
+            return int(hits[0]) + 1
+    return int(np.searchsorted(ts, error.ts_event, side="left"))
 
 
 def _failure(failed: EventFailed) -> RunError:

@@ -26,6 +26,22 @@ def _money(value: Decimal | None, currency: str) -> str:
     return f"{format_decimal(value.quantize(Decimal('0.01')))} {currency}"
 
 
+def _duration(ns: int, bars: int) -> str:
+    """``2 h 05 min (125 bars)``: the longest drawdown, peak to recovery."""
+    if not bars:
+        return "none"
+    minutes, seconds = divmod(ns // 1_000_000_000, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        text = f"{days} d {hours:02d} h"
+    elif hours:
+        text = f"{hours} h {minutes:02d} min"
+    else:
+        text = f"{minutes} min {seconds:02d} s"
+    return f"{text} ({bars:,} bars)"
+
+
 def print_report(console: Console, result: BacktestResult, seconds: float | None = None) -> None:
     """Summary, assumptions and metrics of one run."""
     m = result.metrics
@@ -61,6 +77,7 @@ def print_report(console: Console, result: BacktestResult, seconds: float | None
         ("Sharpe ratio", _ratio(m.sharpe_ratio)),
         ("Sortino ratio", _ratio(m.sortino_ratio)),
         ("max drawdown", _pct(m.max_drawdown)),
+        ("longest drawdown", _duration(m.max_drawdown_duration_ns, m.max_drawdown_duration_bars)),
         ("trades", f"{result.total_trades:,}"),
         ("win rate", _pct(m.win_rate)),
         ("profit factor", _ratio(m.profit_factor)),

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.prompt import Prompt
 
 from ticklane.cli.common import err, fail, handle_errors, opened_store, out
@@ -22,12 +28,14 @@ from ticklane.storage import Order, TickStore
 if TYPE_CHECKING:
     from ticklane.backtest.engine import BacktestConfig
     from ticklane.backtest.result import BacktestResult
+    from ticklane.core.columnar import TradeColumns
     from ticklane.strategy.base import Strategy
 
 # The engine and strategies are imported where used: every trading-core command would pay
 # for them at start-up otherwise.
 
 CHUNK_ROWS = 500_000
+DEFAULT_CAPITAL = "10000"
 
 
 def _decimal(value: str, flag: str) -> Decimal:
@@ -89,7 +97,10 @@ def backtest(
     end: Annotated[
         str | None, typer.Option(help="End, exclusive (default: after last tick).")
     ] = None,
-    capital: Annotated[str, typer.Option(help="Starting capital of the account.")] = "10000",
+    capital: Annotated[
+        str | None,
+        typer.Option(help="Starting capital of the account (10000; with --accounts: the file's)."),
+    ] = None,
     fee_bps: Annotated[str, typer.Option("--fee-bps", help="Maker and taker fee, bps.")] = "10",
     slippage_bps: Annotated[str, typer.Option("--slippage-bps", help="Slippage, bps.")] = "0",
     fill: Annotated[
@@ -125,6 +136,12 @@ def backtest(
         for spec, params in zip(strategy, _params(param or [], strategy), strict=True)
     ]
     accounts_config = load_settings(accounts).accounts if accounts else None
+    if accounts is not None and capital is not None:
+        fail(
+            f"--capital {capital}: with --accounts the balances come from {accounts} "
+            "(set initial_balance there)",
+            2,
+        )
     if fill not in FILL_CHOICES:
         fail(f"--fill: {fill!r} is not one of {', '.join(FILL_CHOICES)}", 2)
     with opened_store(ctx) as store:
@@ -133,7 +150,7 @@ def backtest(
             instrument=instrument,
             start_ns=start_ns,
             end_ns=end_ns,
-            initial_capital=_decimal(capital, "--capital"),
+            initial_capital=_decimal(capital or DEFAULT_CAPITAL, "--capital"),
             fill=fill,
             maker_fee_bps=_decimal(fee_bps, "--fee-bps"),
             taker_fee_bps=_decimal(fee_bps, "--fee-bps"),
@@ -195,20 +212,24 @@ def _run(
     )
     began = time.perf_counter()
     with Progress(
-        SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
     ) as progress:
-        task = progress.add_task("backtesting", total=None)
+        # Progress is measured in time through the range: known without counting the ticks.
+        span = config.end_ns - config.start_ns
+        task = progress.add_task("backtesting", total=span)
         seen = 0
 
-        def advance(count: int) -> None:
+        def advance(chunk: TradeColumns) -> None:
             nonlocal seen
-            seen += count
-            progress.update(task, description=f"backtesting: {seen:,} ticks")
+            seen += len(chunk.data)
+            reached = int(chunk.data["ts_event"][-1]) + 1 - config.start_ns
+            progress.update(task, completed=min(reached, span), description=f"{seen:,} ticks")
 
         results = run_together(engines, chunks, progress=advance)
     return results, time.perf_counter() - began
@@ -221,9 +242,17 @@ def _print_strategies() -> None:
         out.print(f"[bold]{info.name}[/]: {info.description}")
         for parameter in info.parameters:
             default = parameter.get("default")
+            facts = [parameter["type"], "no default" if default is None else f"default {default}"]
+            low, high = parameter.get("minimum"), parameter.get("maximum")
+            if low is not None and high is not None:
+                facts.append(f"{low:g} to {high:g}")
+            elif low is not None or high is not None:
+                facts.append(f">= {low:g}" if low is not None else f"<= {high:g}")
+            if parameter.get("choices"):
+                facts.append(" | ".join(parameter["choices"]))
             out.print(
-                f"    {parameter['name']} ({parameter['type']}, default {default}): "
-                f"{parameter['description']}"
+                f"    {parameter['name']} ({', '.join(facts)}): {parameter['description']}",
+                highlight=False,
             )
 
 
@@ -252,5 +281,5 @@ def _ask(store: TickStore) -> tuple[str, str, str, list[str], str | None, str | 
                     params.append(f"{parameter['name']}={value}")
     start = Prompt.ask("start (ISO 8601, empty: first tick)", default="") or None
     end = Prompt.ask("end (ISO 8601, empty: last tick)", default="") or None
-    capital = Prompt.ask("capital", default="10000")
+    capital = Prompt.ask("capital", default=DEFAULT_CAPITAL)
     return symbol, exchange, strategy, params, start, end, capital

@@ -151,10 +151,11 @@ class Strategy(ABC):
         unknown = sorted(set(params) - set(known))
         if unknown:
             allowed = ", ".join(known) or "none"
+            given = ", ".join(f"{name}={params[name]!r}" for name in unknown)
             raise BadDataError(
-                f"strategy {self.name}: unknown parameter(s) {', '.join(unknown)} "
-                f"(allowed: {allowed})",
+                f"strategy {self.name}: unknown parameter(s) {given} (allowed: {allowed})",
                 field=unknown[0],
+                value=params[unknown[0]],
             )
         # Defaults go through the same parsing as given values, so each has its declared type.
         values = {

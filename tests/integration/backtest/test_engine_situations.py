@@ -281,4 +281,18 @@ def test_a_failing_strategy_stops_its_own_run_and_not_the_others() -> None:
     [failed, fine] = run_together([alpha, beta], [TradeColumns(BTC, data)])
     assert failed.error is not None and failed.error.message == "ValueError: bad maths"
     assert failed.error.ts_event == T0 + 2 * MINUTE
+    assert (failed.ticks, fine.ticks) == (2, 3)  # the failed run took the ticks before the close
     assert fine.error is None and fine.fills == 1 and fine.bars == 3
+
+
+def test_a_strategy_failing_on_a_tick_counts_the_ticks_up_to_that_one() -> None:
+    data = ticks((5, "100"), (65, "101"), (70, "102"), (125, "103"))
+
+    def fail_on_the_third_trade(e: BarData) -> Signal | None:
+        if e.has_tick and e.tick_trade_id == 3:
+            raise ValueError("bad tick")
+        return None
+
+    result = run(Scripted(BarDataMode.ON_EACH_TICK, fail_on_the_third_trade), data, end_s=180)
+    assert result.error is not None and result.error.tick_trade_id == 3
+    assert result.ticks == 3

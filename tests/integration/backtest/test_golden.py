@@ -170,6 +170,9 @@ def test_strategy_raising_mid_run_stops_with_the_bar_and_keeps_the_partial_resul
     assert error.ts_event == START + 12 * 60 * MINUTE  # the noon bar's close
     assert error.bar_open_time == START + 12 * 60 * MINUTE - MINUTE
     assert 0 < result.bars <= 12 * 60  # type: ignore[attr-defined]
+    # the ticks counted are those the run took: up to the noon bar's close, not whole chunks
+    taken = int(np.searchsorted(data["ts_event"], error.ts_event))
+    assert result.ticks == taken < len(data)  # type: ignore[attr-defined]
 
 
 def test_live_engine_fed_one_trade_at_a_time_trades_as_the_backtest() -> None:

@@ -59,6 +59,11 @@ def test_backtest_over_imported_ticks_writes_a_json_result(cli: Cli) -> None:
     assert {"final_equity", "metrics", "trades", "equity_curve"} <= result.keys()
     assert {"sharpe_ratio", "max_drawdown", "win_rate", "profit_factor"} <= result["metrics"].keys()
     assert "final equity" in run.stdout and "Sharpe ratio" in run.stdout
+    bars = result["metrics"]["max_drawdown_duration_bars"]
+    assert bars > 0 and f"({bars:,} bars)" in run.stdout  # the longest drawdown, reported
+    curve = result["equity_curve"]
+    assert len(curve) == result["bars"] and all(isinstance(ts, int) for ts, _ in curve)
+    assert curve[-1][1] == result["metrics"]["final_equity"]  # exact text, as short as it is
 
 
 def test_user_strategy_file_runs_and_its_hash_is_recorded(cli_sqlite: Cli) -> None:
@@ -97,7 +102,19 @@ def test_parameter_out_of_range_names_it_and_the_range(cli_sqlite: Cli) -> None:
 
 def test_unknown_parameter_lists_the_allowed_ones(cli_sqlite: Cli) -> None:
     run = backtest(cli_sqlite, "--strategy", "sma", "--param", "fast=3")
-    assert run.returncode == 1 and "fast" in run.stderr and "short_period" in run.stderr
+    assert run.returncode == 1 and "fast='3'" in run.stderr and "short_period" in run.stderr
+
+
+def test_capital_with_an_accounts_file_is_refused_naming_where_balances_come_from(
+    cli_sqlite: Cli,
+) -> None:
+    accounts = cli_sqlite.cwd / "accounts.toml"
+    accounts.write_text(
+        '[accounts.default]\nid = "MAIN"\ncurrency = "USDT"\ninitial_balance = "50000"\n'
+    )
+    run = backtest(cli_sqlite, "--strategy", "sma", "--capital", "999", "--accounts", str(accounts))
+    assert run.returncode == 2
+    assert "--capital 999" in run.stderr and "initial_balance" in run.stderr
 
 
 def test_strategy_file_that_fails_to_import_is_named(cli_sqlite: Cli) -> None:
@@ -123,6 +140,7 @@ def test_list_shows_every_strategy_with_parameters(cli_sqlite: Cli) -> None:
     assert run.returncode == 0
     for name in ("sma", "rsi", "macd", "bollinger", "short_period", "overbought"):
         assert name in run.stdout
+    assert "overbought (float, default 70.0, 0 to 100)" in run.stdout  # bounds are shown
 
 
 def test_two_strategies_run_together_each_on_its_own_account(cli_sqlite: Cli) -> None:

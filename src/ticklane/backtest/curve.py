@@ -21,6 +21,7 @@ from typing import overload
 from ticklane.backtest.scaled import ScaledEquities
 
 Point = tuple[int, Decimal]
+_ZERO = Decimal(0)
 
 
 class EquityCurve(Sequence[Point]):
@@ -45,18 +46,19 @@ class EquityCurve(Sequence[Point]):
         self.equities.append(equity)
         self.times.append(ts_ns)
 
-    def extend_constant(self, times: Iterable[int], equity: Decimal) -> None:
+    def extend_constant(self, times: Sequence[int], equity: Decimal) -> None:
         """One point at each of ``times``, all at ``equity``."""
-        before = len(self.times)
+        self.equities.extend_constant(equity, len(times))  # first: it refuses a bad equity
         self.times.extend(times)
-        self.equities.extend_constant(equity, len(self.times) - before)
 
     def extend_linear(
-        self, times: Iterable[int], base: Decimal, step: Decimal, units: Sequence[int]
+        self, times: Sequence[int], base: Decimal, step: Decimal, units: Sequence[int]
     ) -> None:
         """One point at each of ``times``: ``base + step * u`` for the matching ``u``."""
-        self.times.extend(times)
+        if len(times) != len(units):
+            raise ValueError(f"{len(times)} times for {len(units)} prices")
         self.equities.extend_linear(base, step, units)
+        self.times.extend(times)
 
     def copy(self) -> EquityCurve:
         """An independent copy (a snapshot of a curve that goes on growing)."""
@@ -90,7 +92,10 @@ class EquityCurve(Sequence[Point]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, EquityCurve):
-            return self.times == other.times and list(self) == list(other)
+            if self.times != other.times:
+                return False
+            exponent = min(self.equities.exponent, other.equities.exponent)
+            return _in_unit(self.equities, exponent) == _in_unit(other.equities, exponent)
         if isinstance(other, Sequence):
             return len(self) == len(other) and all(map(_same_point, self, other))
         return NotImplemented
@@ -112,9 +117,16 @@ def encode_hook(value: object) -> object:
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
+def _in_unit(equities: ScaledEquities, exponent: int) -> list[int]:
+    factor = 10 ** (equities.exponent - exponent)
+    return equities.values if factor == 1 else [value * factor for value in equities.values]
+
+
 def _decimal(value: int, exponent: int) -> Decimal:
     """``value * 10**exponent`` without the trailing zeros the common unit adds (1019.5, not
     1019.500000000000): the same number, written as short as it is."""
+    if not value:
+        return _ZERO
     if exponent < 0 and value % 10 == 0:
         digits = str(value)
         zeros = min(len(digits) - len(digits.rstrip("0")), -exponent)

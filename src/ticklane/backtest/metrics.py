@@ -87,7 +87,7 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def compute_metrics(
-    equity_curve: EquityCurve | Sequence[Point],
+    equity_curve: Sequence[Point],
     trades: Sequence[Trade],
     fees_paid: Decimal,
     bar_type: BarType,
@@ -179,7 +179,7 @@ def sortino_ratio(returns: Sequence[float], per_year: float | None) -> float | N
     """``mean / downside deviation (target 0, over all N) * sqrt(P)``; None when undefined."""
     if per_year is None or len(returns) < 2:
         return None
-    losses = list(filter(_ZERO_FLOAT.__gt__, returns))  # the r < 0
+    losses = list(filter(_ZERO_FLOAT.__gt__, returns))  # the r < 0 (0.0 > r), filtered in C
     downside = math.sqrt(math.fsum(map(operator.mul, losses, losses)) / len(returns))
     if downside == 0:
         return None

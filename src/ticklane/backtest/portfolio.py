@@ -227,14 +227,15 @@ class Portfolio:
         if quantity == 0:
             self._prices[instrument] = last_price
             equity = self.equity  # constant over the run: nothing of this instrument is held
-            curve.extend_constant(map(_TIME, closes), equity)
+            curve.extend_constant(list(map(_TIME, closes)), equity)
             if any(b.quantity != 0 for b in self._books.values()):
                 self._exposed_marks += len(closes)
             return
         self._prices[instrument] = _ZERO  # exclude this instrument from the base below
         base = self.equity
         per_raw = quantity.scaleb(-PRICE_DECIMALS)  # value of one raw price unit held: exact
-        curve.extend_linear(map(_TIME, closes), base, per_raw, list(map(_PRICE, closes)))
+        times, prices = list(map(_TIME, closes)), list(map(_PRICE, closes))
+        curve.extend_linear(times, base, per_raw, prices)
         self._prices[instrument] = last_price
         self._exposed_marks += len(closes)
 

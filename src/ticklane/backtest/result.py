@@ -10,6 +10,8 @@ JSON schema (``BacktestResult`` encoded with msgspec; Decimals as strings, times
   (reason -> count)
 - ``total_trades``, ``final_equity`` and ``metrics`` (see ``ticklane.backtest.metrics``)
 - ``trades``: closed round trips; ``equity_curve``: [ts_ns, equity] per bar close
+- Equities (``final_equity``, the curve) are exact and written as short as they are
+  (``1019.5``, not ``1019.500000``)
 - ``error``: None, or where and why the strategy failed (the result is then partial)
 
 Same input, same result, bit for bit: nothing here depends on the wall clock.

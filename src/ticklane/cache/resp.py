@@ -143,7 +143,7 @@ class RespConnection:
         # On trading-core's polling loop the wait for the reply spins (see ticklane.ipc.loop).
         selector = selector_of(loop)
         if selector is not None:
-            selector.awaiting(1)
+            selector.awaiting(len(futures))
         try:
             return [await future for future in futures]
         except BaseException:
@@ -156,7 +156,7 @@ class RespConnection:
         finally:
             timer.cancel()
             if selector is not None:
-                selector.awaiting(-1)
+                selector.awaiting(-len(futures))
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:

@@ -147,6 +147,8 @@ class ColumnCopier:
         self._buffers = [np.empty(0, dtype=dtype[name]) for name in names]
 
     def copy(self, data: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+        """The fields of ``data`` as contiguous arrays, in the order named; the arrays are
+        overwritten by the next call."""
         rows = len(data)
         if rows > len(self._buffers[0]):
             self._buffers = [np.empty(rows, dtype=buffer.dtype) for buffer in self._buffers]

@@ -18,9 +18,10 @@ poller reads are handled in the same loop iteration, right after the selector re
 A reply awaited on a socket is the other thing worth not sleeping for. A Redis round trip on
 this machine takes 21 us when the waiting thread spins on a non-blocking ``epoll_wait`` and
 56-68 us when it blocks (the idle core's wake-up again; a ``time.sleep`` of 3 us lasts ~100 us
-on a quiet day): so while a client has said it awaits a reply (``awaiting``, as the cache's
-RESP connection does), the selector spins, for at most ``spin_us`` per wait, then goes back to
-its naps or to blocking. A loop spins only for as long as a round trip takes.
+on a quiet day): so when a client says it has sent requests and awaits their replies
+(``awaiting``, as the cache's RESP connection does), the selector spins until they have come,
+for at most ``spin_us`` after the latest request, then goes back to its naps or to blocking. A
+reply that is late (a Redis that hangs) costs one spin, not one per wake-up of the loop.
 
 Build the loop with ``polling_loop`` (``asyncio.Runner(loop_factory=polling_loop)``);
 ``selector_of`` finds the selector of a running loop built that way.
@@ -62,6 +63,7 @@ class PollingSelector(selectors.BaseSelector):
         self._pollers: list[Poll] = []
         self._awaited = 0  # replies clients await on sockets: the selector spins meanwhile
         self._spin_s = spin_us / 1e6
+        self._spin_until = 0.0  # no spinning after this (monotonic): spin_us after a request
         self._sleep_s = sleep_us / 1e6
         self._idle_s = idle_ms / 1e3
         self._idle_wait_s = idle_wait_ms / 1e3
@@ -79,15 +81,17 @@ class PollingSelector(selectors.BaseSelector):
 
     def awaiting(self, replies: int) -> None:
         """A client sent requests and awaits ``replies`` more (negative: it has them, or gave
-        up): while any are awaited, the selector spins rather than sleeps."""
+        up): while any are awaited, for at most ``spin_us`` after the latest request, the
+        selector spins rather than sleeps."""
         self._awaited += replies
+        if replies > 0:
+            self._spin_until = time.monotonic() + self._spin_s
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if not self._pollers and not self._awaited:
             return self._inner.select(timeout)
         clock = time.monotonic
-        began = clock()
-        deadline = None if timeout is None else began + timeout
+        deadline = None if timeout is None else clock() + timeout
         while True:
             worked = self._poll() if self._pollers else False
             ready = self._inner.select(0)
@@ -96,7 +100,7 @@ class PollingSelector(selectors.BaseSelector):
                 self._last_work = now
             if ready or worked or (deadline is not None and now >= deadline):
                 return ready
-            if self._awaited and now - began < self._spin_s:
+            if self._awaited and now < self._spin_until:
                 continue  # a reply is due within microseconds: spinning sees it at once
             if not self._pollers:
                 return self._inner.select(None if deadline is None else deadline - now)

@@ -97,10 +97,10 @@ def reference_backtest(
     return fills, cash + position * latest
 
 
-def run_engine(data: np.ndarray, end: int, strategy: object) -> object:
+def run_engine(data: np.ndarray, end: int, strategy: object, chunk: int = 1_000) -> object:
     config = BacktestConfig(instrument=BTC, start_ns=START, end_ns=end, initial_capital=CAPITAL)
     engine = BacktestEngine(config, strategy, strategy_hash(strategy))  # type: ignore[arg-type]
-    chunks = [TradeColumns(BTC, data[i : i + 1_000]) for i in range(0, len(data), 1_000)]
+    chunks = [TradeColumns(BTC, data[i : i + chunk]) for i in range(0, len(data), chunk)]
     return engine.run(chunks)
 
 
@@ -151,6 +151,17 @@ def test_per_tick_and_per_bar_run_loops_trade_identically() -> None:
     assert per_tick.trades == per_bar.trades  # type: ignore[attr-defined]
     assert per_tick.final_equity == per_bar.final_equity  # type: ignore[attr-defined]
     assert per_tick.equity_curve == per_bar.equity_curve  # type: ignore[attr-defined]
+
+
+def test_late_trades_fill_the_same_orders_however_the_ticks_are_chunked() -> None:
+    data = synthetic_day(seed=8)
+    late = np.random.default_rng(8).choice(np.arange(1, len(data)), size=40, replace=False)
+    data["ts_event"][late] -= 90 * 10**9  # stamped 90 s before the trade ahead of them
+    end = START + 24 * 60 * MINUTE
+    results = [run_engine(data, end, sma(5, 15), chunk) for chunk in (1, 37, 1_000, len(data))]
+    assert results[0].fills > 50  # type: ignore[attr-defined]
+    for other in results[1:]:
+        assert other.to_json() == results[0].to_json()  # type: ignore[attr-defined]
 
 
 class FailsAtNoon(SmaCrossover):

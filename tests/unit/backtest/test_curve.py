@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from ticklane.backtest.curve import EquityCurve, encode_hook
 
@@ -56,3 +57,27 @@ def test_json_is_a_list_of_time_and_equity_text_pairs() -> None:
     assert msgspec.json.decode(encoded) == {
         "curve": [[1, "1000"], [2, "1019.5"], [3, "989.000000000001"], [4, "-2.5"]]
     }
+
+
+def test_an_equity_of_zero_reads_back_as_zero() -> None:
+    curve = EquityCurve.from_points([(1, D("0")), (2, D("1000.000000000001"))])
+    assert [str(equity) for _, equity in curve] == ["0", "1000.000000000001"]
+
+
+def test_curves_in_different_units_are_equal_when_their_points_are() -> None:
+    coarse = EquityCurve.from_points([(1, D("1000")), (2, D("1019.5"))])
+    fine = EquityCurve.from_points([(1, D("1000.000")), (2, D("1019.500000001"))])
+    assert coarse != fine
+    fine_equal = EquityCurve.from_points([(1, D("1000.0000")), (2, D("1019.5"))])
+    fine_equal.append(3, D("0.000000001"))
+    coarse.append(3, D("1E-9"))
+    assert coarse == fine_equal
+
+
+def test_a_run_of_prices_must_have_one_time_each_and_a_refused_run_leaves_the_curve_whole() -> None:
+    curve = EquityCurve.from_points(POINTS[:1])
+    with pytest.raises(ValueError, match="3 times for 2 prices"):
+        curve.extend_linear([5, 6, 7], D("1"), D("1"), [1, 2])
+    with pytest.raises(ValueError, match="not finite"):
+        curve.extend_constant([5, 6], D("Infinity"))
+    assert curve == POINTS[:1] and len(curve.equities) == 1

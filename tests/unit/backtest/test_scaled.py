@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
@@ -58,3 +59,16 @@ def test_trailing_zeros_do_not_make_the_unit_finer_than_the_digits_need() -> Non
     scaled = ScaledEquities.from_decimals([D("1000"), D("99355.913215300000000"), D("1E+3")])
     assert scaled.exponent == -7
     assert as_decimals(scaled) == [D("1000"), D("99355.9132153"), D("1000")]
+
+
+def test_returns_of_random_curves_are_each_the_exact_quotient_rounded_once() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        equities = [rng.randint(1, 10 ** rng.randint(3, 22))]
+        for _ in range(rng.randint(1, 400)):
+            step = rng.randint(-equities[-1] // 50 - 1, equities[-1] // 50 + 1)
+            equities.append(equities[-1] if rng.random() < 0.5 else equities[-1] + step)
+        if rng.random() < 0.1:  # a period opened at zero or below is skipped
+            equities[rng.randrange(len(equities))] = -rng.randint(0, 5)
+        exact = [float(Fraction(c - p, p)) for p, c in pairwise(equities) if p > 0]
+        assert period_returns(equities) == exact

@@ -208,6 +208,27 @@ def test_while_a_reply_is_awaited_the_selector_spins_and_blocks_again_once_it_ca
     selector.close()
 
 
+def test_a_reply_that_never_comes_costs_one_spin_not_one_per_wait() -> None:
+    selector = PollingSelector(spin_us=20_000)
+    inner = selector._inner = _RecordingSelector()
+    left, right = socket.socketpair()
+    with left, right:
+        selector.register(left, selectors.EVENT_READ)
+        selector.awaiting(1)  # and Redis hangs
+        assert selector.select(0.05) == []
+        assert inner.timeouts.count(0) > 2  # it spun for the first 20 ms
+        for _ in range(3):  # the loop wakes for its timers: each wait blocks at once
+            inner.timeouts.clear()
+            assert selector.select(0.01) == []
+            assert len(inner.timeouts) == 2 and inner.timeouts[0] == 0
+            assert inner.timeouts[1] is not None and 0 < inner.timeouts[1] <= 0.01
+        selector.awaiting(1)  # a new request: a new spin
+        inner.timeouts.clear()
+        selector.select(0.05)
+        assert inner.timeouts.count(0) > 2
+    selector.close()
+
+
 def test_a_reply_slower_than_the_spin_is_waited_for_without_spinning_on() -> None:
     selector = PollingSelector(spin_us=1_000)
     inner = selector._inner = _RecordingSelector()

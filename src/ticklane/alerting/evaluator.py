@@ -98,6 +98,8 @@ class AlertEvaluator:
         """
         previous, self._previous = self._previous, snapshot
         now_ns = self._clock()
+        if self._metrics is not None:
+            self._metrics.evaluations.inc()
         alerts = []
         for rule in self.rules:
             try:
@@ -188,16 +190,21 @@ class AlertEvaluator:
         await self.dispatch(alerts)
         return alerts
 
-    async def run(self, source: HealthSource, stop_event: asyncio.Event) -> None:
+    async def run(
+        self, source: HealthSource, stop_event: asyncio.Event, *, first_after: float = 0.0
+    ) -> None:
         """Evaluate every ``interval_secs`` until `stop_event` is set.
 
-        The first evaluation runs at once (level rules fire immediately; interval rules take
-        their baseline). Intervals are measured start to start; a delivery slower than the
-        interval delays the next evaluation, never skips it. Handlers are not closed here:
-        use `aclose()` or ``async with``.
+        The first evaluation runs after ``first_after`` seconds (level rules may fire then;
+        interval rules take their baseline): a process starting up passes its grace, so a
+        connection still being made is not reported lost. Intervals are measured start to
+        start; a delivery slower than the interval delays the next evaluation, never skips
+        it. Handlers are not closed here: use `aclose()` or ``async with``.
         """
         if not self.enabled:
             log.info("alerting is disabled ([alerting] enabled = false)")
+            return
+        if first_after > 0 and await _stopped_within(stop_event, first_after):
             return
         loop = asyncio.get_running_loop()
         log.info(
@@ -211,11 +218,7 @@ class AlertEvaluator:
             started = loop.time()
             await self.run_once(source)
             remaining = self.interval_secs - (loop.time() - started)
-            try:
-                async with asyncio.timeout(max(remaining, 0.0)):
-                    await stop_event.wait()
-            except TimeoutError:
-                continue
+            await _stopped_within(stop_event, max(remaining, 0.0))
 
     async def aclose(self) -> None:
         """Close every handler; one failing to close is logged and the others still closed."""
@@ -235,3 +238,13 @@ class AlertEvaluator:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _stopped_within(stop_event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for `stop_event`; whether it was set."""
+    try:
+        async with asyncio.timeout(seconds):
+            await stop_event.wait()
+    except TimeoutError:
+        return False
+    return True

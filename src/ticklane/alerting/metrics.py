@@ -6,6 +6,7 @@ Exported (prometheus-client adds the ``_total`` suffix):
   cooldown; suppressed repeats are not counted).
 - ``ticklane_alert_handler_failures_total{handler, reason}``: deliveries a handler failed,
   ``reason`` being ``error`` (it raised) or ``timeout`` (it did not finish in time).
+- ``ticklane_alert_evaluations_total``: evaluations run (the evaluator is alive and checking).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class AlertMetrics:
 
     alerts_fired: Counter
     handler_failures: Counter
+    evaluations: Counter
 
 
 def register_alert_metrics(registry: CollectorRegistry) -> AlertMetrics:
@@ -41,6 +43,11 @@ def register_alert_metrics(registry: CollectorRegistry) -> AlertMetrics:
             "ticklane_alert_handler_failures",
             "Alert deliveries a handler failed, per handler and reason (error, timeout).",
             ("handler", "reason"),
+            registry=registry,
+        ),
+        evaluations=Counter(
+            "ticklane_alert_evaluations",
+            "Evaluations of the alert rules run.",
             registry=registry,
         ),
     )

@@ -260,8 +260,7 @@ class IpcExchange:
         """Nothing came: is the writer still there, or back?"""
         alive = reader.writer_alive
         if alive != self._alive_before:
-            if alive:
-                self.stats.reconnections += 1
+            if alive:  # a restart is counted once, by the new ring generation (_after_batch)
                 log.info("ipc %s: data-manager is back", self.name)
             else:
                 log.warning("ipc %s: data-manager is gone; waiting", self.name)

@@ -110,7 +110,12 @@ class LiveService:
             log.info("metrics on http://127.0.0.1:%d/metrics", self._metrics_port)
         tasks = [
             asyncio.create_task(self.market_data.run(stop), name="market-data"),
-            asyncio.create_task(evaluator.run(self.health, stop), name="alerting"),
+            # The first evaluation waits one interval: the ring is attached in the loop's first
+            # iterations, and "IPC disconnected" must not fire while it is being attached.
+            asyncio.create_task(
+                evaluator.run(self.health, stop, first_after=evaluator.interval_secs),
+                name="alerting",
+            ),
         ]
         if self.trader is not None:
             tasks.append(asyncio.create_task(self._clock(stop), name="clock"))

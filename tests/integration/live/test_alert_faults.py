@@ -237,6 +237,19 @@ def test_no_data_manager_raises_ipc_disconnected_once_per_cooldown(
     assert process.interrupt() == 0, process.stderr()
 
 
+def test_a_start_with_data_manager_running_raises_no_disconnected_alert(
+    live: Callable[..., LiveProcess], ring_name: str
+) -> None:
+    with RingWriter(ring_name, capacity=1024) as writer:  # data-manager started first
+        process = live()
+        wait_for(lambda: process.metric("ticklane_ipc_connected") == 1.0, "the ring")
+        writer.write(trade(1))
+        wait_for(lambda: process.metric("ticklane_alert_evaluations_total") >= 3, "evaluations")
+        assert process.metric("ticklane_ticks_processed_total") == 1
+        assert process.alerts("ipc_disconnected") == []  # attaching is not a lost connection
+    assert process.interrupt() == 0, process.stderr()
+
+
 def test_data_manager_gone_raises_ipc_disconnected_and_trading_core_keeps_running(
     live: Callable[..., LiveProcess], ring_name: str
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ticklane import __version__
@@ -100,7 +101,8 @@ def opened_store(ctx: typer.Context) -> Iterator[TickStore]:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # Escaped: a message naming a section, "[alerting]", is text, not rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

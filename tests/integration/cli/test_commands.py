@@ -87,6 +87,7 @@ def test_unknown_config_key_is_refused_listing_allowed_keys(cli_sqlite: Cli) -> 
     result = cli_sqlite.run("-c", str(config), "db", "migrate")
     assert result.returncode == 2
     assert "database.max_conections" in result.stderr and "max_connections" in result.stderr
+    assert "allowed keys in [database]:" in result.stderr  # the section, printed as text
 
 
 def test_hash_strategy_prints_the_files_sha256(cli_sqlite: Cli, tmp_path: Path) -> None:

@@ -178,7 +178,10 @@ class Replay:
             if delay <= 0:
                 return
             try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+                # that arrives as the wake-up does, and the venue's close() then waits forever.
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 return
 

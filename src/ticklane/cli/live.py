@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 def live(
     ctx: typer.Context,
     paper_trading: Annotated[
-        bool, typer.Option("--paper-trading", help="Run the strategy on the simulated exchange.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--paper-trading/--no-paper-trading",
+            help="Run the strategy on the simulated exchange (default: [paper_trading] enabled).",
+        ),
+    ] = None,
     strategy: Annotated[
         str | None,
         typer.Option(help="Strategy name or FILE.py (default: [paper_trading] strategy)."),
@@ -60,7 +64,10 @@ def live(
     if not wanted:
         fail("--symbols: give at least one symbol", 2)
     # The strategy trades the first symbol; the others are still validated and cached.
-    trading = paper_trading or strategy is not None
+    if paper_trading is False and strategy is not None:
+        fail("--strategy runs a paper trader: it cannot go with --no-paper-trading", 2)
+    enabled = settings.paper_trading.enabled if paper_trading is None else paper_trading
+    trading = enabled or strategy is not None
     params = _params(param or [])
 
     async def main() -> None:

@@ -69,6 +69,7 @@ class LiveProcess:
         *,
         redis_url: str | None,
         args: tuple[str, ...] = (),
+        extra_config: str = "",
         **live: int,
     ) -> None:
         self.port = free_port()
@@ -82,7 +83,7 @@ class LiveProcess:
             "reconnection_storm_threshold = 1\nchannel_backpressure_threshold = 50.0\n"
             "cache_failure_threshold = 0.1\n"
             f'[cache.redis]\nkey_prefix = "t{secrets.token_hex(3)}:"\n'
-            f'[database]\nsqlite_path = "{tmp_path / "paper.sqlite3"}"\n'
+            f'[database]\nsqlite_path = "{tmp_path / "paper.sqlite3"}"\n' + extra_config
         )
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         if redis_url is not None:
@@ -213,9 +214,16 @@ def live(tmp_path: Path, ring_name: str) -> Iterator[Callable[..., LiveProcess]]
     started: list[LiveProcess] = []
 
     def start(
-        *, redis_url: str | None = None, args: tuple[str, ...] = (), **settings: int
+        *,
+        redis_url: str | None = None,
+        args: tuple[str, ...] = (),
+        extra_config: str = "",
+        **settings: int,
     ) -> LiveProcess:
-        process = LiveProcess(tmp_path, ring_name, redis_url=redis_url, args=args, **settings)
+        process = LiveProcess(
+            tmp_path, ring_name, redis_url=redis_url, args=args, extra_config=extra_config,
+            **settings,
+        )  # fmt: skip
         started.append(process)
         return process
 
@@ -248,6 +256,22 @@ def test_a_start_with_data_manager_running_raises_no_disconnected_alert(
         assert process.metric("ticklane_ticks_processed_total") == 1
         assert process.alerts("ipc_disconnected") == []  # attaching is not a lost connection
     assert process.interrupt() == 0, process.stderr()
+
+
+def test_paper_trading_enabled_in_the_config_runs_without_the_flag_and_the_flag_can_refuse_it(
+    live: Callable[..., LiveProcess], ring_name: str
+) -> None:
+    config = '[paper_trading]\nenabled = true\nstrategy = "sma"\n'
+    enabled = live(extra_config=config, args=("--fresh",))
+    wait_for(lambda: "start: paper sma" in enabled.stderr(), "the paper trader")
+    assert enabled.interrupt() == 0, enabled.stderr()
+    refused = live(extra_config=config, args=("--no-paper-trading",))
+    with RingWriter(ring_name, capacity=1024) as writer:
+        wait_for(lambda: refused.metric("ticklane_ipc_connected") == 1.0, "the ring")
+        writer.write(trade(1))
+        wait_for(lambda: refused.metric("ticklane_ticks_processed_total") == 1, "the trade")
+    assert refused.interrupt() == 0, refused.stderr()
+    assert "start: paper" not in refused.stderr()
 
 
 def test_data_manager_gone_raises_ipc_disconnected_and_trading_core_keeps_running(

@@ -123,9 +123,9 @@ class LiveProcess:
             if match[4] == rule
         ]
 
-    def interrupt(self) -> int:
-        """SIGINT; the exit code."""
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, sig: signal.Signals = signal.SIGINT) -> int:
+        """Ctrl-C (or ``sig``); the exit code."""
+        self.process.send_signal(sig)
         return self.process.wait(timeout=DEADLINE_S)
 
     def close(self) -> None:
@@ -270,7 +270,8 @@ def test_paper_trading_enabled_in_the_config_runs_without_the_flag_and_the_flag_
         wait_for(lambda: refused.metric("ticklane_ipc_connected") == 1.0, "the ring")
         writer.write(trade(1))
         wait_for(lambda: refused.metric("ticklane_ticks_processed_total") == 1, "the trade")
-    assert refused.interrupt() == 0, refused.stderr()
+    assert refused.interrupt(signal.SIGTERM) == 0, refused.stderr()  # as a service manager stops it
+    assert "stopped: 1 trades processed" in refused.stderr()
     assert "start: paper" not in refused.stderr()
 
 

@@ -16,9 +16,12 @@ install_ticklane() {
     [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
     # Install again only when what it depends on changed (a stamp per pyproject, constraints
     # and extras), so repeated runs start at once.
-    local stamp
-    stamp="$VENV/.installed-$(cat "$REPO/pyproject.toml" "$REPO/constraints.txt" | cksum | cut -d' ' -f1)$1"
+    local base stamp
+    base="$VENV/.installed-$(cat "$REPO/pyproject.toml" "$REPO/constraints.txt" | cksum | cut -d' ' -f1)"
+    stamp="$base$1"
     [ -f "$stamp" ] && return 0
+    # The test install holds everything the plain one does: run.sh after test.sh starts at once.
+    [ -z "$1" ] && [ -f "$base[test]" ] && return 0
     # Versions are pinned in constraints.txt so every machine runs what CI ran.
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -c "$REPO/constraints.txt" -e "$REPO$1" 2> >(grep -v "is ignored: it is neither" >&2)

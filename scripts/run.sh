@@ -22,5 +22,6 @@ else
     "$VENV/bin/data-manager" serve --live --provider binance --symbols BTCUSDT,ETHUSDT \
         --ipc --persist || status=$?
 fi
-wait "$trader" || true
+# The first failure decides the exit status: data-manager's, else trading-core's.
+wait "$trader" || status=${status:-$?}
 exit "${status:-0}"

@@ -7,9 +7,11 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from ticklane.cli.common import ConfigOption, err, fail, handle_errors, state
-from ticklane.config import Settings, configure_logging, load_settings
+from ticklane.config import SectionsOff, Settings, configure_logging, load_settings_switching_off
+from ticklane.core.errors import TicklaneError
 from ticklane.core.identifiers import InstrumentId
 from ticklane.core.records import TradeRecord
 from ticklane.ipc.loop import polling_loop
@@ -58,7 +60,10 @@ def live(
     """Consume live data from data-manager over shared memory; --paper-trading runs a strategy."""
     from ticklane.live.service import LiveService
 
-    settings = _settings(ctx, config)
+    settings, off = _settings(ctx, config)
+    if off is not None:
+        sections = " and ".join(f"[{section}]" for section in off.sections)
+        _report_off(f"configuration: {off.problems}", f"{sections} switched off")
     wanted = [s.strip() for s in symbols.split(",")] if symbols else list(settings.symbols)
     wanted = [s for s in wanted if s]
     if not wanted:
@@ -79,10 +84,13 @@ def live(
         try:
             trader = None
             if store is not None:
-                await asyncio.to_thread(store.migrate)
-                trader = await _paper_trader(
-                    settings, store, strategy, params, exchange, wanted[0], warmup_secs, fresh
-                )
+                try:
+                    await asyncio.to_thread(store.migrate)
+                    trader = await _paper_trader(
+                        settings, store, strategy, params, exchange, wanted[0], warmup_secs, fresh
+                    )
+                except TicklaneError as error:  # an unknown strategy, a store it cannot use
+                    _report_off(f"paper trading: {error}", "no paper trading")
             service = LiveService(
                 settings, symbols=wanted, trader=trader, metrics_port=metrics_port
             )
@@ -157,6 +165,15 @@ async def _paper_trader(
     return _Trading(trader)
 
 
+def _report_off(problem: str, consequence: str) -> None:
+    """A part of trading-core cannot run: say why, and that the rest runs without it."""
+    err.print(
+        f"[bold red]error:[/] {escape(problem)}\n{escape(consequence)}; the market-data "
+        "pipeline runs on (fix it and restart to have it back)",
+        soft_wrap=True,
+    )
+
+
 def _params(pairs: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
@@ -167,11 +184,18 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _settings(ctx: typer.Context, config: object) -> Settings:
-    if config is None:
-        return state(ctx).settings
+# Sections the live pipeline can run without: a bad one is reported and switched off.
+_OPTIONAL_SECTIONS: dict[str, dict[str, object]] = {
+    "alerting": {"enabled": False},
+    "paper_trading": {"enabled": False},
+}
+
+
+def _settings(ctx: typer.Context, config: object) -> tuple[Settings, SectionsOff | None]:
+    """The settings, and what is wrong in a section switched off (alerting, paper trading)."""
     from pathlib import Path
 
-    settings = load_settings(Path(str(config)))
+    path = Path(str(config)) if config is not None else state(ctx).config_file
+    settings, off = load_settings_switching_off(path, _OPTIONAL_SECTIONS)
     configure_logging(settings)
-    return settings
+    return settings, off

@@ -5,7 +5,13 @@ See `ticklane.config.loader` for where values come from and in which order.
 """
 
 from ticklane.config.accounts import AccountConfig, AccountsConfig, SimulationAccountConfig
-from ticklane.config.loader import configure_logging, find_config_file, load_settings
+from ticklane.config.loader import (
+    SectionsOff,
+    configure_logging,
+    find_config_file,
+    load_settings,
+    load_settings_switching_off,
+)
 from ticklane.config.settings import (
     DEFAULT_RUN_MODE,
     RUN_MODES,
@@ -42,6 +48,7 @@ __all__ = [
     "RedactedUrl",
     "RedisCacheConfig",
     "RunMode",
+    "SectionsOff",
     "Settings",
     "SimulationAccountConfig",
     "StorageConfig",
@@ -50,6 +57,7 @@ __all__ = [
     "find_config_file",
     "format_duration",
     "load_settings",
+    "load_settings_switching_off",
     "parse_duration",
     "redact_url",
 ]

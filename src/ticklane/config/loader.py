@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 import annotated_types
 from dotenv import dotenv_values
@@ -47,9 +47,11 @@ from ticklane.core.errors import ConfigError
 
 __all__ = [
     "ENV_OVERRIDES",
+    "SectionsOff",
     "configure_logging",
     "find_config_file",
     "load_settings",
+    "load_settings_switching_off",
     "parse_log_spec",
 ]
 
@@ -82,6 +84,31 @@ def load_settings(
     `environ` defaults to `os.environ`; `dotenv_path` defaults to ``./.env`` when it exists.
     Values in `environ` win over those in the ``.env`` file. Neither is modified.
     """
+    settings, _ = load_settings_switching_off(
+        config_file, {}, run_mode=run_mode, environ=environ, dotenv_path=dotenv_path
+    )
+    return settings
+
+
+class SectionsOff(NamedTuple):
+    """Sections `load_settings_switching_off` switched off, and why (ConfigError's text)."""
+
+    sections: tuple[str, ...]
+    problems: str
+
+
+def load_settings_switching_off(
+    config_file: Path | None,
+    optional: Mapping[str, Mapping[str, object]],
+    *,
+    run_mode: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+) -> tuple[Settings, SectionsOff | None]:
+    """``load_settings`` for a process that can run without some sections: when every problem
+    lies in the sections named in `optional`, each of those sections that has one is replaced
+    by its given "off" value (``{"enabled": False}``) and reported in the second value, for the
+    caller to show; any other problem raises ConfigError as ``load_settings`` does."""
     env = _merged_environ(os.environ if environ is None else environ, dotenv_path)
     mode = _resolve_run_mode(run_mode, env)
     path = find_config_file(config_file, mode, env)
@@ -90,13 +117,24 @@ def load_settings(
     env_sources = _apply_env_overrides(data, env)
     data["run_mode"] = mode
     data["config_file"] = path
+    off = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         # `from None`: the pydantic error embeds input values, which may be secrets.
-        raise ConfigError(_format_errors(exc, path, env_sources)) from None
+        message = _format_errors(exc, path, env_sources)
+        broken = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        if not broken or not broken <= set(optional):
+            raise ConfigError(message) from None
+        for section in broken:
+            data[section] = dict(optional[section])
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as again:
+            raise ConfigError(_format_errors(again, path, env_sources)) from None
+        off = SectionsOff(tuple(sorted(broken)), message)
     _log.debug("loaded configuration from %s (run mode %s)", path or "built-in defaults", mode)
-    return settings
+    return settings, off
 
 
 def find_config_file(

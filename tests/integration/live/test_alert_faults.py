@@ -281,6 +281,35 @@ def test_paper_trading_enabled_in_the_config_runs_without_the_flag_and_the_flag_
     assert "start: paper" not in refused.stderr()
 
 
+@pytest.mark.parametrize(
+    ("extra_config", "args", "said"),
+    [
+        ("", ("--paper-trading", "--strategy", "nosuch"), "unknown strategy 'nosuch'"),
+        (
+            '[paper_trading]\nenabled = true\ninitial_capital = "-5"\n',
+            (),
+            "paper_trading.initial_capital",
+        ),
+    ],
+)
+def test_a_strategy_that_cannot_run_is_reported_and_the_pipeline_runs_without_it(
+    live: Callable[..., LiveProcess],
+    ring_name: str,
+    extra_config: str,
+    args: tuple[str, ...],
+    said: str,
+) -> None:
+    process = live(extra_config=extra_config, args=args)
+    with RingWriter(ring_name, capacity=1024) as writer:
+        wait_for(lambda: process.metric("ticklane_ipc_connected") == 1.0, "the ring")
+        writer.write(trade(1))
+        wait_for(lambda: process.metric("ticklane_ticks_processed_total") == 1, "the trade")
+    assert process.interrupt() == 0, process.stderr()
+    stderr = process.stderr()
+    assert said in stderr and "the market-data pipeline runs on" in stderr
+    assert "start: paper" not in stderr
+
+
 def test_data_manager_gone_raises_ipc_disconnected_and_trading_core_keeps_running(
     live: Callable[..., LiveProcess], ring_name: str
 ) -> None:

@@ -19,6 +19,7 @@ from ticklane.config import (
     configure_logging,
     format_duration,
     load_settings,
+    load_settings_switching_off,
     parse_duration,
     redact_url,
 )
@@ -471,3 +472,35 @@ def test_configure_logging_applies_root_and_logger_levels(
     assert logging.getLogger().level == logging.ERROR
     assert logging.getLogger("ticklane.cfgtest").level == logging.DEBUG
     assert not logging.getLogger("psycopg.cfgtest").isEnabledFor(logging.CRITICAL)
+
+
+# -- sections a process can run without ------------------------------------------------------
+
+OFF = {"alerting": {"enabled": False}, "paper_trading": {"enabled": False}}
+
+
+def test_a_bad_optional_section_is_switched_off_and_reported(workdir: Path) -> None:
+    path = write(
+        workdir / "c.toml",
+        'symbols = ["BTCUSDT"]\n[alerting]\ninterval_secs = 0\n'
+        '[paper_trading]\nenabled = true\nstrategy = "sma"\n',
+    )
+    settings, off = load_settings_switching_off(path, OFF, environ={})
+    assert off is not None and off.sections == ("alerting",)
+    assert "alerting.interval_secs: got 0" in off.problems and str(path) in off.problems
+    assert not settings.alerting.enabled
+    assert settings.paper_trading.enabled and settings.symbols == ("BTCUSDT",)  # the rest kept
+
+
+def test_a_problem_outside_the_optional_sections_still_stops_the_load(workdir: Path) -> None:
+    path = write(
+        workdir / "c.toml", "[database]\nmax_conections = 3\n[alerting]\ninterval_secs = 0\n"
+    )
+    with pytest.raises(ConfigError, match=r"database\.max_conections"):
+        load_settings_switching_off(path, OFF, environ={})
+
+
+def test_a_good_file_switches_nothing_off(workdir: Path) -> None:
+    path = write(workdir / "c.toml", "[alerting]\ninterval_secs = 5\n")
+    settings, off = load_settings_switching_off(path, OFF, environ={})
+    assert off is None and settings.alerting.enabled and settings.alerting.interval_secs == 5

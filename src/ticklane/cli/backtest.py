@@ -244,10 +244,15 @@ def _print_strategies() -> None:
             default = parameter.get("default")
             facts = [parameter["type"], "no default" if default is None else f"default {default}"]
             low, high = parameter.get("minimum"), parameter.get("maximum")
+            above = parameter.get("minimum_exclusive")
             if low is not None and high is not None:
-                facts.append(f"{low:g} to {high:g}")
+                facts.append(
+                    f"above {low:g}, at most {high:g}" if above else f"{low:g} to {high:g}"
+                )
             elif low is not None or high is not None:
-                facts.append(f">= {low:g}" if low is not None else f"<= {high:g}")
+                facts.append(
+                    f"{'>' if above else '>='} {low:g}" if low is not None else f"<= {high:g}"
+                )
             if parameter.get("choices"):
                 facts.append(" | ".join(parameter["choices"]))
             out.print(

@@ -24,7 +24,8 @@ ParamValue = int | float | Decimal | str | bool
 
 class Parameter(msgspec.Struct, frozen=True):
     """One strategy parameter: its type (``int``, ``float``, ``decimal``, ``str``, ``bool``,
-    ``bar_type``), default, optional bounds and choices, and what it means."""
+    ``bar_type``), default, optional bounds and choices, and what it means. ``minimum`` is
+    inclusive unless ``minimum_exclusive`` (a size must be above 0, not 0)."""
 
     name: str
     kind: str
@@ -33,6 +34,7 @@ class Parameter(msgspec.Struct, frozen=True):
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    minimum_exclusive: bool = False
 
     def parse(self, value: object) -> Any:
         """The value converted to this parameter's type, or BadDataError naming what is wrong."""
@@ -52,8 +54,11 @@ class Parameter(msgspec.Struct, frozen=True):
             )
         if isinstance(parsed, int | float | Decimal) and not isinstance(parsed, bool):
             low, high = self.minimum, self.maximum
-            if (low is not None and parsed < low) or (high is not None and parsed > high):
-                allowed = _range_text(low, high)
+            too_low = low is not None and (
+                parsed <= low if self.minimum_exclusive else parsed < low
+            )
+            if too_low or (high is not None and parsed > high):
+                allowed = _range_text(low, high, self.minimum_exclusive)
                 raise BadDataError(
                     f"parameter {self.name}: {value!r} is out of range ({allowed})",
                     field=self.name,
@@ -106,17 +111,26 @@ _CONVERTERS: dict[str, Any] = {
 }
 
 
-def _range_text(low: float | None, high: float | None) -> str:
+def _range_text(low: float | None, high: float | None, exclusive: bool = False) -> str:
     if low is not None and high is not None:
+        if exclusive:
+            return f"must be above {low:g} and at most {high:g}"
         return f"allowed {low:g} to {high:g}"
     if low is not None:
-        return f"must be >= {low:g}"
+        return f"must be {'>' if exclusive else '>='} {low:g}"
     return f"must be <= {high:g}"
 
 
 # Every built-in strategy sizes its orders with one of these two (see Strategy.order_size).
 SIZE_PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("quantity", "decimal", None, "Fixed order size in base units.", minimum=0),
+    Parameter(
+        "quantity",
+        "decimal",
+        None,
+        "Fixed order size in base units.",
+        minimum=0,
+        minimum_exclusive=True,
+    ),
     Parameter(
         "equity_fraction",
         "decimal",
@@ -124,6 +138,7 @@ SIZE_PARAMETERS: tuple[Parameter, ...] = (
         "Order size as a fraction of the account's equity (used when quantity is not set).",
         minimum=0,
         maximum=1,
+        minimum_exclusive=True,
     ),
 )
 

@@ -41,6 +41,7 @@ PARAMETER_SCHEMA_KEYS: Final = (
     "type",
     "default",
     "minimum",
+    "minimum_exclusive",
     "maximum",
     "choices",
     "description",
@@ -52,7 +53,8 @@ class StrategyInfo(msgspec.Struct, frozen=True):
 
     Each schema is a JSON-able dict with the keys ``PARAMETER_SCHEMA_KEYS``: ``type`` is
     ``int``, ``float``, ``decimal``, ``str``, ``bool`` or ``bar_type``; ``minimum``,
-    ``maximum`` and ``choices`` are None when unset; a ``decimal`` default is a string (exact)
+    ``maximum`` and ``choices`` are None when unset, and ``minimum_exclusive`` says whether a
+    value equal to ``minimum`` is refused; a ``decimal`` default is a string (exact)
     and a ``bar_type`` one is text like ``"1m"``.
     """
 
@@ -120,6 +122,7 @@ def _parameter_schema(parameter: Parameter) -> dict[str, Any]:
         "type": parameter.kind,
         "default": default,
         "minimum": parameter.minimum,
+        "minimum_exclusive": parameter.minimum_exclusive,
         "maximum": parameter.maximum,
         "choices": list(parameter.choices) if parameter.choices is not None else None,
         "description": parameter.description,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -41,6 +43,7 @@ def test_listing_gives_each_parameter_schema_with_json_defaults() -> None:
         "type": "int",
         "default": 10,
         "minimum": 1.0,
+        "minimum_exclusive": False,
         "maximum": None,
         "choices": None,
         "description": SmaCrossover.parameters[0].description,
@@ -49,7 +52,24 @@ def test_listing_gives_each_parameter_schema_with_json_defaults() -> None:
     assert by_name["equity_fraction"]["type"] == "decimal"
     assert by_name["equity_fraction"]["default"] == "1"  # decimals go out as exact strings
     assert (by_name["equity_fraction"]["minimum"], by_name["equity_fraction"]["maximum"]) == (0, 1)
+    assert by_name["equity_fraction"]["minimum_exclusive"] is True  # a fraction of 0 buys nothing
     assert len(sma["parameters"]) == 3 + len(SIZE_PARAMETERS)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "said"),
+    [
+        ("quantity", "0", "quantity: '0' is out of range (must be > 0)"),
+        ("equity_fraction", "0", "must be above 0 and at most 1"),
+        ("equity_fraction", "1.5", "must be above 0 and at most 1"),
+    ],
+)
+def test_an_order_size_of_zero_or_beyond_the_equity_is_refused_before_any_run(
+    param: str, value: str, said: str
+) -> None:
+    with pytest.raises(BadDataError, match=re.escape(said)):
+        create_strategy("sma", {param: value})
+    assert create_strategy("sma", {param: "0.5"}).params[param] == Decimal("0.5")
 
 
 def test_names_are_matched_without_regard_to_case_or_spaces() -> None:

@@ -64,8 +64,7 @@ class EquityCurve(Sequence[Point]):
         """An independent copy (a snapshot of a curve that goes on growing)."""
         copied = EquityCurve()
         copied.times = self.times.copy()
-        copied.equities.values = self.equities.values.copy()
-        copied.equities.exponent = self.equities.exponent
+        copied.equities = self.equities.copy()
         return copied
 
     # -- reading ---------------------------------------------------------------------------
@@ -95,7 +94,7 @@ class EquityCurve(Sequence[Point]):
             if self.times != other.times:
                 return False
             exponent = min(self.equities.exponent, other.equities.exponent)
-            return _in_unit(self.equities, exponent) == _in_unit(other.equities, exponent)
+            return self.equities.in_unit(exponent) == other.equities.in_unit(exponent)
         if isinstance(other, Sequence):
             return len(self) == len(other) and all(map(_same_point, self, other))
         return NotImplemented
@@ -115,11 +114,6 @@ def encode_hook(value: object) -> object:
     if isinstance(value, EquityCurve):
         return value.to_list()
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
-
-
-def _in_unit(equities: ScaledEquities, exponent: int) -> list[int]:
-    factor = 10 ** (equities.exponent - exponent)
-    return equities.values if factor == 1 else [value * factor for value in equities.values]
 
 
 def _decimal(value: int, exponent: int) -> Decimal:

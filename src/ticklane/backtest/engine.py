@@ -33,7 +33,7 @@ import numpy as np
 from ticklane.backtest.metrics import compute_metrics
 from ticklane.backtest.portfolio import Portfolio
 from ticklane.backtest.result import BacktestResult, RunError
-from ticklane.bars.aggregator import BarAggregator, EventFailed
+from ticklane.bars.aggregator import BAR_COLUMNS, BarAggregator, EventFailed
 from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.config.accounts import AccountsConfig
 from ticklane.core.columnar import TRADE_DTYPE, ColumnCopier, TradeArray, TradeColumns
@@ -147,7 +147,7 @@ class BacktestEngine:
         self._rejections: Counter[str] = Counter()
         self._order_seq = 0
         # The chunk being worked on (per-bar loop): fills look ahead in it.
-        self._columns = ColumnCopier(TRADE_DTYPE, "ts_event", "price", "quantity")
+        self._columns = ColumnCopier(TRADE_DTYPE, *BAR_COLUMNS)
         self._chunk_ts: Any = np.empty(0, dtype=np.int64)
         self._chunk_price: Any = np.empty(0, dtype=np.int64)
         self._fill_from = 0  # index in the chunk of the first tick not yet offered to orders

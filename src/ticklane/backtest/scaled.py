@@ -49,9 +49,19 @@ class ScaledEquities:
             scaled.append(integer)
         return scaled
 
-    def _refine(self, exponent: int) -> None:
+    def in_unit(self, exponent: int) -> list[int]:
+        """The values in the finer (or equal) unit ``10**exponent``."""
         factor = 10 ** (self.exponent - exponent)
-        self.values[:] = [value * factor for value in self.values]
+        return self.values if factor == 1 else [value * factor for value in self.values]
+
+    def copy(self) -> ScaledEquities:
+        copied = ScaledEquities()
+        copied.values = self.values.copy()
+        copied.exponent = self.exponent
+        return copied
+
+    def _refine(self, exponent: int) -> None:
+        self.values[:] = self.in_unit(exponent)
         self.exponent = exponent
 
     def append(self, equity: Decimal) -> None:

@@ -31,10 +31,12 @@ import numpy.typing as npt
 
 from ticklane.bars.events import BarData, BarDataMode, BarEvent
 from ticklane.core.bars import BarType
-from ticklane.core.columnar import TRADE_DTYPE, TradeArray
+from ticklane.core.columnar import TRADE_DTYPE, ColumnCopier, TradeArray
 from ticklane.core.errors import BadDataError
 from ticklane.core.identifiers import InstrumentId
 
+# The fields on_trade_columns takes, in its order.
+BAR_COLUMNS: Final = ("ts_event", "price", "quantity")
 _NO_BAR: Final = -(2**63)  # close time while no time bar is open: the next tick opens one
 
 # One TRADE_DTYPE row as Python values: ts_event, trade_id, price, quantity, side, maker.
@@ -168,12 +170,8 @@ class BarAggregator:
         if len(data) == 0:
             return
         if self._width and self._mode is BarDataMode.ON_CLOSE_BAR:
-            self.on_trade_columns(
-                np.ascontiguousarray(data["ts_event"]),
-                np.ascontiguousarray(data["price"]),
-                np.ascontiguousarray(data["quantity"]),
-                data[-1].item(),
-            )
+            ts, price, quantity = ColumnCopier(TRADE_DTYPE, *BAR_COLUMNS).copy(data)
+            self.on_trade_columns(ts, price, quantity, data[-1].item())
             return
         feed = self._feed_time_bars if self._width else self._feed_tick_bars
         for start in range(0, len(data), _BLOCK):

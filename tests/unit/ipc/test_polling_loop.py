@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -187,13 +188,25 @@ class _RecordingSelector(selectors.DefaultSelector):
         return super().select(timeout)
 
 
-def test_while_a_reply_is_awaited_the_selector_spins_and_blocks_again_once_it_came() -> None:
-    selector = PollingSelector(spin_us=10_000_000)  # spins for as long as the test needs
+@contextmanager
+def awaiting_selector(
+    spin_us: float,
+) -> Iterator[tuple[PollingSelector, _RecordingSelector, socket.socket, socket.socket]]:
+    """A selector watching ``left`` of a socket pair, its waits recorded, one reply awaited
+    (a request sent on ``left``; ``right`` plays the server)."""
+    selector = PollingSelector(spin_us=spin_us)
     inner = selector._inner = _RecordingSelector()
     left, right = socket.socketpair()
     with left, right:
         selector.register(left, selectors.EVENT_READ)
-        selector.awaiting(1)  # a client sent a request on ``left``'s peer
+        selector.awaiting(1)
+        yield selector, inner, left, right
+    selector.close()
+
+
+def test_while_a_reply_is_awaited_the_selector_spins_and_blocks_again_once_it_came() -> None:
+    # spin_us: it spins for as long as the test needs
+    with awaiting_selector(spin_us=10_000_000) as (selector, inner, left, right):
         answer = threading.Timer(0.05, right.sendall, (b"+OK\r\n",))
         answer.start()
         ready = selector.select(5.0)
@@ -205,16 +218,10 @@ def test_while_a_reply_is_awaited_the_selector_spins_and_blocks_again_once_it_ca
         inner.timeouts.clear()
         assert selector.select(0.01) == []
         assert inner.timeouts == [0.01]
-    selector.close()
 
 
 def test_a_reply_that_never_comes_costs_one_spin_not_one_per_wait() -> None:
-    selector = PollingSelector(spin_us=20_000)
-    inner = selector._inner = _RecordingSelector()
-    left, right = socket.socketpair()
-    with left, right:
-        selector.register(left, selectors.EVENT_READ)
-        selector.awaiting(1)  # and Redis hangs
+    with awaiting_selector(spin_us=20_000) as (selector, inner, _left, _right):  # Redis hangs
         assert selector.select(0.05) == []
         assert inner.timeouts.count(0) > 2  # it spun for the first 20 ms
         for _ in range(3):  # the loop wakes for its timers: each wait blocks at once
@@ -226,16 +233,10 @@ def test_a_reply_that_never_comes_costs_one_spin_not_one_per_wait() -> None:
         inner.timeouts.clear()
         selector.select(0.05)
         assert inner.timeouts.count(0) > 2
-    selector.close()
 
 
 def test_a_reply_slower_than_the_spin_is_waited_for_without_spinning_on() -> None:
-    selector = PollingSelector(spin_us=1_000)
-    inner = selector._inner = _RecordingSelector()
-    left, right = socket.socketpair()
-    with left, right:
-        selector.register(left, selectors.EVENT_READ)
-        selector.awaiting(1)
+    with awaiting_selector(spin_us=1_000) as (selector, inner, left, right):
         answer = threading.Timer(0.2, right.sendall, (b"+OK\r\n",))
         answer.start()
         ready = selector.select(5.0)
@@ -243,7 +244,6 @@ def test_a_reply_slower_than_the_spin_is_waited_for_without_spinning_on() -> Non
         assert [key.fileobj for key, _ in ready] == [left]
         blocking = [timeout for timeout in inner.timeouts if timeout != 0]
         assert len(blocking) == 1 and blocking[0] > 4.0  # one wait for the rest of the time
-    selector.close()
 
 
 def wait_until(condition: object, what: str) -> None:
